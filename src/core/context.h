@@ -1,0 +1,17 @@
+// The execution context passed explicitly to every layer: backend, threads, communicator.
+#pragma once
+
+namespace mnist_dist {
+
+class Communicator;
+
+enum class Backend { kCpu, kCuda };
+
+struct Context {
+  Backend backend = Backend::kCpu;
+  int threads = 1;                   // CPU: OpenMP/BLAS threads of this rank
+  Communicator* comm = nullptr;      // SyncBN statistics are reduced through it when set
+  bool sync_bn = true;               // false: per-replica BatchNorm statistics (--bn local)
+};
+
+}  // namespace mnist_dist

@@ -1,0 +1,18 @@
+// Constructors of the CUDA implementations. In a build without CUDA they are defined by
+// cuda_unavailable.cpp and fail with a clear message; CMake picks which file is compiled.
+#pragma once
+
+#include "layers/batchnorm.h"
+#include "layers/conv2d.h"
+#include "layers/dense.h"
+
+namespace mnist_dist {
+
+LayerPtr make_conv2d_cuda(const Conv2dConfig& config);
+LayerPtr make_batchnorm_cuda(const BatchNormConfig& config);
+LayerPtr make_dense_cuda(const DenseConfig& config);
+LayerPtr make_relu_cuda();
+LayerPtr make_maxpool2_cuda();
+LayerPtr make_flatten_cuda();
+
+}  // namespace mnist_dist

@@ -1,0 +1,151 @@
+// BatchNorm on CPU: double-precision channel sums, optional cross-rank reduction (SyncBN).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "core/error.h"
+#include "layers/backend_cpu.h"
+#include "layers/batchnorm.h"
+#include "layers/math/bn_math.h"
+
+namespace mnist_dist {
+namespace {
+
+class BatchNormCpu final : public Layer {
+ public:
+  explicit BatchNormCpu(const BatchNormConfig& c) : cfg_(c) {}
+
+  std::string kind() const override { return "batchnorm"; }
+  std::string describe() const override {
+    return "batchnorm " + std::to_string(cfg_.channels);
+  }
+  Shape output_shape(const Shape& in) const override {
+    MD_CHECK(in.c == cfg_.channels, "batchnorm channels " + in.str());
+    return in;
+  }
+
+  void declare(ParamArena& a) override {
+    gamma_ = a.declare(name() + "/weight", {cfg_.channels}, true);
+    beta_ = a.declare(name() + "/bias", {cfg_.channels}, true);
+    mean_ = a.declare(name() + "/running_mean", {cfg_.channels}, false);
+    var_ = a.declare(name() + "/running_var", {cfg_.channels}, false);
+  }
+
+  void init(ParamArena& a, Rng&) override {
+    std::fill_n(a.param(gamma_), cfg_.channels, 1.0f);
+    std::fill_n(a.param(beta_), cfg_.channels, 0.0f);
+    std::fill_n(a.param(mean_), cfg_.channels, 0.0f);
+    std::fill_n(a.param(var_), cfg_.channels, 1.0f);
+  }
+
+  void reserve(const Shape&) override {
+    sums_.assign(2 * cfg_.channels + 1, 0.0);
+    batch_mean_.assign(cfg_.channels, 0.0f);
+    batch_invstd_.assign(cfg_.channels, 0.0f);
+  }
+
+  void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool training) override {
+    const int n = x.shape.n, c = cfg_.channels;
+    const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
+    const float* gamma = a.param(gamma_);
+    const float* beta = a.param(beta_);
+    float* rmean = a.param(mean_);
+    float* rvar = a.param(var_);
+    if (training) {
+      // sums_ = [Σx (C), Σx² (C), count]
+#pragma omp parallel for schedule(static)
+      for (int ch = 0; ch < c; ++ch) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; ++i) {
+          const float* p = x.data + (static_cast<size_t>(i) * c + ch) * hw;
+          for (size_t j = 0; j < hw; ++j) { s1 += p[j]; s2 += static_cast<double>(p[j]) * p[j]; }
+        }
+        sums_[ch] = s1;
+        sums_[c + ch] = s2;
+      }
+      sums_[2 * c] = static_cast<double>(n) * hw;
+      if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      const double count = sums_[2 * c];
+      count_ = count;
+      for (int ch = 0; ch < c; ++ch) {
+        const double mean = sums_[ch] / count;
+        const double var = std::max(sums_[c + ch] / count - mean * mean, 0.0);
+        batch_mean_[ch] = static_cast<float>(mean);
+        batch_invstd_[ch] = static_cast<float>(1.0 / std::sqrt(var + cfg_.epsilon));
+        const double unbiased = count > 1 ? var * count / (count - 1) : var;
+        rmean[ch] = bn::running_update(rmean[ch], static_cast<float>(mean), cfg_.momentum);
+        rvar[ch] = bn::running_update(rvar[ch], static_cast<float>(unbiased), cfg_.momentum);
+      }
+    } else {
+      for (int ch = 0; ch < c; ++ch) {
+        batch_mean_[ch] = rmean[ch];
+        batch_invstd_[ch] = 1.0f / std::sqrt(rvar[ch] + cfg_.epsilon);
+      }
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        const float m = batch_mean_[ch], is = batch_invstd_[ch], g = gamma[ch], b = beta[ch];
+        for (size_t j = 0; j < hw; ++j) y.data[off + j] = bn::forward(x.data[off + j], m, is, g, b);
+      }
+  }
+
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
+                Tensor& dx) override {
+    const int n = x.shape.n, c = cfg_.channels;
+    const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
+    const float* gamma = a.param(gamma_);
+    // sums_ = [Σdy (C), Σdy·x̂ (C)]: local sums are the γ/β gradients.
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ++ch) {
+      double sdy = 0.0, sdyx = 0.0;
+      const float m = batch_mean_[ch], is = batch_invstd_[ch];
+      for (int i = 0; i < n; ++i) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        for (size_t j = 0; j < hw; ++j) {
+          sdy += dy.data[off + j];
+          sdyx += static_cast<double>(dy.data[off + j]) * bn::xhat(x.data[off + j], m, is);
+        }
+      }
+      sums_[ch] = sdy;
+      sums_[c + ch] = sdyx;
+    }
+    float* dgamma = a.grad(gamma_);
+    float* dbeta = a.grad(beta_);
+    for (int ch = 0; ch < c; ++ch) {
+      dbeta[ch] = static_cast<float>(sums_[ch]);
+      dgamma[ch] = static_cast<float>(sums_[c + ch]);
+    }
+    if (dx.data == nullptr) return;
+    if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    const float inv_m = static_cast<float>(1.0 / count_);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        const float m = batch_mean_[ch], is = batch_invstd_[ch];
+        const float gi = gamma[ch] * is;
+        const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
+        for (size_t j = 0; j < hw; ++j)
+          dx.data[off + j] = bn::backward_dx(dy.data[off + j], bn::xhat(x.data[off + j], m, is), gi,
+                                             inv_m, sdy, sdyx);
+      }
+  }
+
+ private:
+  BatchNormConfig cfg_;
+  int gamma_ = -1, beta_ = -1, mean_ = -1, var_ = -1;
+  std::vector<double> sums_;
+  std::vector<float> batch_mean_, batch_invstd_;
+  double count_ = 1.0;
+};
+
+}  // namespace
+
+LayerPtr make_batchnorm_cpu(const BatchNormConfig& config) {
+  return std::make_unique<BatchNormCpu>(config);
+}
+
+}  // namespace mnist_dist

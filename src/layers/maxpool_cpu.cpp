@@ -1,0 +1,91 @@
+// 2×2/stride-2 max-pooling on CPU; the arg-max of each window is kept for backward.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/error.h"
+#include "layers/backend_cpu.h"
+#include "layers/elementwise.h"
+
+namespace mnist_dist {
+namespace {
+
+class MaxPool2Cpu final : public Layer {
+ public:
+  std::string kind() const override { return "maxpool2"; }
+  std::string describe() const override { return "maxpool 2x2"; }
+  Shape output_shape(const Shape& in) const override {
+    MD_CHECK(in.h >= 2 && in.w >= 2, "maxpool input too small: " + in.str());
+    return Shape{in.n, in.c, in.h / 2, in.w / 2};
+  }
+  void reserve(const Shape& in) override { argmax_.assign(output_shape(in).size(), 0); }
+
+  void forward(Context&, ParamArena&, const Tensor& x, Tensor& y, bool) override {
+    const int planes = x.shape.n * x.shape.c, h = x.shape.h, w = x.shape.w;
+    const int oh = y.shape.h, ow = y.shape.w;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < planes; ++p) {
+      const float* in = x.data + static_cast<size_t>(p) * h * w;
+      float* out = y.data + static_cast<size_t>(p) * oh * ow;
+      uint8_t* arg = argmax_.data() + static_cast<size_t>(p) * oh * ow;
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          const float* r0 = in + (2 * oy) * w + 2 * ox;
+          const float* r1 = r0 + w;
+          // Scan order (0,0), (0,1), (1,0), (1,1); strict '>' keeps the first maximum.
+          float best = r0[0];
+          uint8_t k = 0;
+          if (r0[1] > best) { best = r0[1]; k = 1; }
+          if (r1[0] > best) { best = r1[0]; k = 2; }
+          if (r1[1] > best) { best = r1[1]; k = 3; }
+          out[oy * ow + ox] = best;
+          arg[oy * ow + ox] = k;
+        }
+    }
+  }
+
+  void backward(Context&, ParamArena&, const Tensor& x, const Tensor& y, const Tensor& dy,
+                Tensor& dx) override {
+    if (dx.data == nullptr) return;
+    const int planes = x.shape.n * x.shape.c, h = x.shape.h, w = x.shape.w;
+    const int oh = y.shape.h, ow = y.shape.w;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < planes; ++p) {
+      float* d = dx.data + static_cast<size_t>(p) * h * w;
+      const float* g = dy.data + static_cast<size_t>(p) * oh * ow;
+      const uint8_t* arg = argmax_.data() + static_cast<size_t>(p) * oh * ow;
+      for (int i = 0; i < h * w; ++i) d[i] = 0.0f;
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          const uint8_t k = arg[oy * ow + ox];
+          d[(2 * oy + (k >> 1)) * w + 2 * ox + (k & 1)] = g[oy * ow + ox];
+        }
+    }
+  }
+
+ private:
+  std::vector<uint8_t> argmax_;  // (N, C, OH, OW): which of the 4 window elements won
+};
+
+class FlattenCpu final : public Layer {
+ public:
+  std::string kind() const override { return "flatten"; }
+  std::string describe() const override { return "flatten"; }
+  Shape output_shape(const Shape& in) const override {
+    return Shape{in.n, static_cast<int>(in.per_sample()), 1, 1};
+  }
+  void forward(Context&, ParamArena&, const Tensor& x, Tensor& y, bool) override {
+    std::copy_n(x.data, x.size(), y.data);
+  }
+  void backward(Context&, ParamArena&, const Tensor&, const Tensor&, const Tensor& dy,
+                Tensor& dx) override {
+    if (dx.data != nullptr) std::copy_n(dy.data, dy.size(), dx.data);
+  }
+};
+
+}  // namespace
+
+LayerPtr make_maxpool2_cpu() { return std::make_unique<MaxPool2Cpu>(); }
+LayerPtr make_flatten_cpu() { return std::make_unique<FlattenCpu>(); }
+
+}  // namespace mnist_dist

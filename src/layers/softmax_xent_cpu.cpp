@@ -1,0 +1,40 @@
+// Softmax cross-entropy on CPU: one row per sample through xent::row (shared with CUDA).
+#include "core/error.h"
+#include "layers/math/xent_math.h"
+#include "layers/softmax_xent.h"
+
+namespace mnist_dist {
+namespace {
+
+class SoftmaxCrossEntropyCpu final : public SoftmaxCrossEntropy {
+ public:
+  LossStats run(Context&, const Tensor& logits, const uint8_t* labels, float scale,
+                float* dlogits, int32_t* predictions) override {
+    const int n = logits.shape.n, k = static_cast<int>(logits.shape.per_sample());
+    double loss = 0.0;
+    int64_t correct = 0;
+#pragma omp parallel for reduction(+ : loss, correct) schedule(static)
+    for (int i = 0; i < n; ++i) {
+      MD_CHECK(labels[i] < k, "label out of range");
+      int pred = 0;
+      loss += xent::row(logits.data + static_cast<size_t>(i) * k, k, labels[i], scale,
+                        dlogits == nullptr ? nullptr : dlogits + static_cast<size_t>(i) * k, &pred);
+      correct += pred == labels[i];
+      if (predictions != nullptr) predictions[i] = pred;
+    }
+    return LossStats{loss, correct, n};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent_cpu() {
+  return std::make_unique<SoftmaxCrossEntropyCpu>();
+}
+
+std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent(Backend backend) {
+  MD_CHECK(backend == Backend::kCpu, "softmax cross-entropy: only the CPU backend is built");
+  return make_softmax_xent_cpu();
+}
+
+}  // namespace mnist_dist

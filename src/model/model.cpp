@@ -1,0 +1,136 @@
+// Sequential model: architecture definitions, buffer allocation, forward/backward sweeps.
+#include "model/model.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+
+#include "core/error.h"
+#include "layers/batchnorm.h"
+#include "layers/conv2d.h"
+#include "layers/dense.h"
+#include "layers/elementwise.h"
+
+namespace mnist_dist {
+
+std::vector<std::string> model_names() { return {"seed", "lenet5"}; }
+
+Model::Model(const std::string& arch, Backend backend, Shape input, int num_classes,
+             int max_batch)
+    : arch_(arch), backend_(backend), input_(input), classes_(num_classes), max_batch_(max_batch) {
+  const Backend b = backend;
+  const int c0 = input.c;
+  auto flat = [&](int c, int h, int w) { return c * h * w; };
+  if (arch == "seed") {
+    // conv 6@5×5 same → BN → ReLU → pool → conv 12@5×5 same → BN → ReLU → pool →
+    // flatten 588 → dense 1200 → ReLU → dense 840 → ReLU → dense classes
+    add(make_conv2d(b, {c0, 6, 5, Padding::kSame}), "conv1");
+    add(make_batchnorm(b, {6}), "bn1");
+    add(make_relu(b), "relu1");
+    add(make_maxpool2(b), "pool1");
+    add(make_conv2d(b, {6, 12, 5, Padding::kSame}), "conv2");
+    add(make_batchnorm(b, {12}), "bn2");
+    add(make_relu(b), "relu2");
+    add(make_maxpool2(b), "pool2");
+    add(make_flatten(b), "flatten");
+    add(make_dense(b, {flat(12, input.h / 4, input.w / 4), 1200}), "dense1");
+    add(make_relu(b), "relu3");
+    add(make_dense(b, {1200, 840}), "dense2");
+    add(make_relu(b), "relu4");
+    add(make_dense(b, {840, num_classes}), "dense3");
+  } else if (arch == "lenet5") {
+    // Classic LeNet-5 for 28×28 input (C1 padded to keep 28×28), ReLU and max-pooling:
+    // conv 6@5×5 same → ReLU → pool → conv 16@5×5 valid → ReLU → pool → 400 → 120 → 84 → classes
+    add(make_conv2d(b, {c0, 6, 5, Padding::kSame}), "conv1");
+    add(make_relu(b), "relu1");
+    add(make_maxpool2(b), "pool1");
+    add(make_conv2d(b, {6, 16, 5, Padding::kValid}), "conv2");
+    add(make_relu(b), "relu2");
+    add(make_maxpool2(b), "pool2");
+    add(make_flatten(b), "flatten");
+    add(make_dense(b, {flat(16, (input.h / 2 - 4) / 2, (input.w / 2 - 4) / 2), 120}), "dense1");
+    add(make_relu(b), "relu3");
+    add(make_dense(b, {120, 84}), "dense2");
+    add(make_relu(b), "relu4");
+    add(make_dense(b, {84, num_classes}), "dense3");
+  } else {
+    throw UserError("unknown model '" + arch + "': use --model seed or --model lenet5");
+  }
+
+  // Shapes, parameters, buffers.
+  Shape s = input.with_batch(max_batch);
+  for (auto& layer : layers_) {
+    const size_t before = arena_.infos().size();
+    layer->declare(arena_);
+    const size_t after = arena_.infos().size();
+    size_t lo = SIZE_MAX, hi = 0;
+    for (size_t id = before; id < after; ++id) {
+      const ParamInfo& p = arena_.info(static_cast<int>(id));
+      if (!p.trainable) continue;
+      lo = std::min(lo, p.offset);
+      hi = std::max(hi, p.offset + p.count);
+    }
+    grad_ranges_.push_back(lo == SIZE_MAX ? std::make_pair(size_t{0}, size_t{0})
+                                          : std::make_pair(lo, hi));
+    layer->reserve(s);
+    s = layer->output_shape(s);
+    out_shapes_.push_back(s);
+    acts_.emplace_back(s.size(), 0.0f);
+    dacts_.emplace_back(s.size(), 0.0f);
+  }
+  MD_CHECK(s.per_sample() == static_cast<size_t>(num_classes), "model output " + s.str());
+  arena_.finalize();
+}
+
+void Model::add(LayerPtr layer, const std::string& name) {
+  layer->set_name(name);
+  layers_.push_back(std::move(layer));
+}
+
+void Model::init(uint64_t seed) {
+  Rng rng(seed, /*stream=*/0x1417);
+  for (auto& layer : layers_) layer->init(arena_, rng);
+}
+
+const Tensor& Model::forward(Context& ctx, const float* x, int n, bool training) {
+  MD_CHECK(n > 0 && n <= max_batch_, "batch of " + std::to_string(n) + " samples, model built for " +
+                                         std::to_string(max_batch_));
+  last_input_ = x;
+  last_n_ = n;
+  Tensor in{const_cast<float*>(x), input_.with_batch(n)};
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Tensor out{acts_[i].data(), out_shapes_[i].with_batch(n)};
+    layers_[i]->forward(ctx, arena_, in, out, training);
+    in = out;
+  }
+  logits_ = in;
+  return logits_;
+}
+
+void Model::backward(Context& ctx, const float* dlogits, const std::function<void(int)>& grads_ready) {
+  const int n = last_n_;
+  MD_CHECK(last_input_ != nullptr, "backward before forward");
+  const size_t last = layers_.size() - 1;
+  std::copy_n(dlogits, out_shapes_[last].with_batch(n).size(), dacts_[last].data());
+  for (size_t k = layers_.size(); k-- > 0;) {
+    Tensor x = k == 0 ? Tensor{const_cast<float*>(last_input_), input_.with_batch(n)}
+                      : Tensor{acts_[k - 1].data(), out_shapes_[k - 1].with_batch(n)};
+    Tensor y{acts_[k].data(), out_shapes_[k].with_batch(n)};
+    Tensor dy{dacts_[k].data(), y.shape};
+    Tensor dx{k == 0 ? nullptr : dacts_[k - 1].data(), x.shape};
+    layers_[k]->backward(ctx, arena_, x, y, dy, dx);
+    if (grads_ready && grad_ranges_[k].second > grad_ranges_[k].first) grads_ready(static_cast<int>(k));
+  }
+}
+
+std::string Model::summary() const {
+  std::ostringstream os;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    os << "  " << layers_[i]->name() << ": " << layers_[i]->describe() << " -> "
+       << out_shapes_[i].with_batch(1).str() << "\n";
+  }
+  os << "  trainable parameters: " << arena_.trainable_scalars();
+  return os.str();
+}
+
+}  // namespace mnist_dist

@@ -1,0 +1,43 @@
+// Adam over the flat parameter arena (Keras semantics, see optim/adam_math.h). The moments
+// m and v are flat buffers with the arena's offsets; step t counts applied updates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/aligned.h"
+#include "optim/adam_math.h"
+
+namespace mnist_dist {
+
+struct AdamConfig {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float epsilon = 1e-7f;
+};
+
+class Adam {
+ public:
+  Adam(const AdamConfig& config, size_t count);
+
+  // One update of params[0..count) with grads (already averaged over the global batch).
+  void step(float* params, const float* grads);
+
+  // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
+  adam::Coeffs coeffs(int64_t t) const;
+
+  int64_t steps() const { return t_; }
+  void set_steps(int64_t t) { t_ = t; }
+  float* m() { return m_.data(); }
+  float* v() { return v_.data(); }
+  size_t count() const { return m_.size(); }
+  const AdamConfig& config() const { return cfg_; }
+
+ private:
+  AdamConfig cfg_;
+  int64_t t_ = 0;
+  AlignedVector<float> m_, v_;
+};
+
+}  // namespace mnist_dist

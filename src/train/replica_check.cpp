@@ -1,0 +1,35 @@
+// Cross-rank parameter hash check.
+#include "train/replica_check.h"
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mnist_dist {
+
+uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+uint64_t hash_arena(const ParamArena& arena) {
+  uint64_t h = hash_bytes(arena.params(), arena.param_count() * sizeof(float));
+  return hash_bytes(arena.state(), arena.state_count() * sizeof(float), h);
+}
+
+void verify_replicas(Communicator& comm, const ParamArena& arena, const char* when) {
+  if (comm.size() == 1) return;
+  std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
+  comm.allgather_u64(hash_arena(arena), all.data());
+  std::string bad;
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) bad += (bad.empty() ? "" : ", ") + std::to_string(r);
+  if (!bad.empty())
+    fatal(std::string("replicas diverged ") + when + ": parameters of rank(s) " + bad +
+              " differ from rank 0 (synchronized Adam violated)",
+          __FILE__, __LINE__);
+}
+
+}  // namespace mnist_dist

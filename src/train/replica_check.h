@@ -1,0 +1,21 @@
+// Verified synchronized replicas (DESIGN.md contract 4): a 64-bit hash of the parameter and
+// state bytes is gathered from every rank and compared; a mismatch is a hard error naming the
+// ranks that differ from rank 0.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "comm/communicator.h"
+#include "model/param_arena.h"
+
+namespace mnist_dist {
+
+// FNV-1a over the bytes (order-sensitive, so bitwise equality is what it checks).
+uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull);
+uint64_t hash_arena(const ParamArena& arena);
+
+// Gathers every rank's hash; fatal error (whole job) on any mismatch. `when` names the step.
+void verify_replicas(Communicator& comm, const ParamArena& arena, const char* when);
+
+}  // namespace mnist_dist

@@ -1,0 +1,50 @@
+// The training loop: data-parallel over a communicator (one rank when single-process),
+// global-batch semantics, synchronized Adam, rank-0 evaluation (DESIGN.md contracts 1–5).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "train/evaluator.h"
+#include "train/logger.h"
+
+namespace mnist_dist {
+
+struct TrainConfig {
+  std::string data_dir;
+  std::string model = "seed";
+  int epochs = 20;
+  int64_t max_steps = 0;          // 0: no limit
+  int batch_size = 128;           // global batch
+  int eval_batch_size = 256;      // per forward pass during evaluation
+  float lr = 1e-3f;
+  uint64_t seed = 1;              // initial weights and the per-epoch shuffles
+  int threads = 0;                // 0: cores / local ranks
+  bool sync_bn = true;            // --bn sync|local
+  bool drop_last = false;         // keep the last partial batch by default
+  int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)
+  std::string save_path;          // --save: trained model as HDF5
+};
+
+struct EpochMetrics {
+  int epoch = 0;                  // 1-based
+  double loss = 0.0, accuracy = 0.0;          // training, averaged over the epoch's samples
+  double val_loss = 0.0, val_accuracy = 0.0;  // rank 0's evaluation (broadcast to all ranks)
+  double seconds = 0.0;           // training time of the epoch (without evaluation)
+  double samples_per_second = 0.0;
+  double data_wait_seconds = 0.0;
+  int64_t steps = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  EvalResult test;
+  int64_t steps = 0;
+};
+
+// Runs the whole job on this rank. Throws UserError for bad input.
+TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log);
+
+}  // namespace mnist_dist
