@@ -2,6 +2,7 @@
 // runs the trainer; user errors exit 2 with one line, internal failures exit 1.
 #include <omp.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
                  "Steps between cross-rank parameter hash checks (0 = only at the end)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
   app.footer(
       "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"
@@ -76,19 +80,36 @@ int main(int argc, char** argv) {
   }
   cfg.sync_bn = bn == "sync";
 
+  // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
+  std::unique_ptr<Communicator> comm;
   try {
-    std::unique_ptr<Communicator> comm = make_single_process_communicator();
-    set_fatal_context(comm->rank(), nullptr);
+    comm = launched_by_mpi() ? make_mpi_world_communicator() : make_single_process_communicator();
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "mnist_dist: error: %s\n", e.what());
+    return kExitUsage;
+  }
+  // Any error on any rank ends the whole job, naming the rank.
+  auto fail = [&](const char* kind, const char* what, int code) {
+    if (comm->size() > 1) {
+      char host[256] = "?";
+      gethostname(host, sizeof host - 1);
+      std::fprintf(stderr, "mnist_dist: [rank %d/%s] %s: %s\n", comm->rank(), host, kind, what);
+      std::fflush(stderr);
+      comm->abort(code);
+    }
+    std::fprintf(stderr, "mnist_dist: %s: %s\n", kind, what);
+    return code;
+  };
+  try {
     const int threads = cfg.threads > 0 ? cfg.threads : default_threads(comm->local_size());
     set_threads(threads);
     Logger log(comm->rank());
     train(cfg, *comm, log);
+    comm->barrier();
     return kExitOk;
   } catch (const UserError& e) {
-    std::fprintf(stderr, "mnist_dist: error: %s\n", e.what());
-    return kExitUsage;
+    return fail("error", e.what(), kExitUsage);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_dist: internal error: %s\n", e.what());
-    return kExitInternal;
+    return fail("internal error", e.what(), kExitInternal);
   }
 }

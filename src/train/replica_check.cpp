@@ -19,17 +19,24 @@ uint64_t hash_arena(const ParamArena& arena) {
   return hash_bytes(arena.state(), arena.state_count() * sizeof(float), h);
 }
 
-void verify_replicas(Communicator& comm, const ParamArena& arena, const char* when) {
-  if (comm.size() == 1) return;
+std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena) {
+  std::vector<int> bad;
+  if (comm.size() == 1) return bad;
   std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
   comm.allgather_u64(hash_arena(arena), all.data());
-  std::string bad;
   for (size_t r = 1; r < all.size(); ++r)
-    if (all[r] != all[0]) bad += (bad.empty() ? "" : ", ") + std::to_string(r);
-  if (!bad.empty())
-    fatal(std::string("replicas diverged ") + when + ": parameters of rank(s) " + bad +
-              " differ from rank 0 (synchronized Adam violated)",
-          __FILE__, __LINE__);
+    if (all[r] != all[0]) bad.push_back(static_cast<int>(r));
+  return bad;
+}
+
+void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when) {
+  const std::vector<int> bad = diverged_ranks(comm, arena);
+  if (bad.empty()) return;
+  std::string list;
+  for (int r : bad) list += (list.empty() ? "" : ", ") + std::to_string(r);
+  fatal("replicas diverged " + when + ": the parameters of rank(s) " + list +
+            " differ from rank 0's (synchronized Adam violated)",
+        __FILE__, __LINE__);
 }
 
 }  // namespace mnist_dist

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "comm/communicator.h"
 #include "model/param_arena.h"
@@ -15,7 +17,10 @@ namespace mnist_dist {
 uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull);
 uint64_t hash_arena(const ParamArena& arena);
 
-// Gathers every rank's hash; fatal error (whole job) on any mismatch. `when` names the step.
-void verify_replicas(Communicator& comm, const ParamArena& arena, const char* when);
+// Gathers every rank's hash; returns the ranks whose hash differs from rank 0's (same on all).
+std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena);
+
+// diverged_ranks, and a fatal error (whole job) on any mismatch. `when` names the step.
+void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when);
 
 }  // namespace mnist_dist

@@ -1,5 +1,6 @@
-// Training loop: sampler + prefetcher → forward → fused loss → backward → gradient sum over
-// ranks → Adam; rank 0 evaluates validation each epoch and test at the end.
+// Training loop: sampler + prefetcher → forward → fused loss → backward with bucketed,
+// overlapped gradient all-reduce → Adam; rank 0 evaluates validation each epoch and test
+// at the end while the other ranks wait without spinning.
 #include "train/trainer.h"
 
 #include <omp.h>
@@ -7,8 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <memory>
+#include <filesystem>
+#include <stdexcept>
 
+#include "comm/grad_buckets.h"
 #include "core/error.h"
 #include "data_pipeline/prefetcher.h"
 #include "data_pipeline/sampler.h"
@@ -17,6 +20,7 @@
 #include "layers/softmax_xent.h"
 #include "model/model.h"
 #include "optim/adam.h"
+#include "train/fault_injection.h"
 #include "train/replica_check.h"
 
 namespace mnist_dist {
@@ -41,140 +45,212 @@ SplitData load_split(const std::string& dir, const std::string& split) {
   return d;
 }
 
-void validate(const TrainConfig& c) {
+void validate(const TrainConfig& c, int world) {
   if (c.data_dir.empty()) throw UserError("--data is required: a directory prepared by mnist_prepare");
   if (c.epochs < 1) throw UserError("--epochs must be at least 1 (got " + std::to_string(c.epochs) + ")");
   if (c.batch_size < 1) throw UserError("--batch-size must be at least 1");
   if (c.max_steps < 0) throw UserError("--max-steps must be >= 0 (0 = no limit)");
   if (!(c.lr > 0.0f) || !std::isfinite(c.lr)) throw UserError("--lr must be a positive number");
   if (c.eval_batch_size < 1) throw UserError("--eval-batch-size must be at least 1");
+  if (!(c.bucket_mb > 0.0)) throw UserError("--bucket-mb must be positive");
+  if (!c.save_path.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(c.save_path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent))
+      throw UserError("--save " + c.save_path + ": directory " + parent.string() + " does not exist");
+  }
+  if (c.batch_size < world)
+    throw UserError("--batch-size " + std::to_string(c.batch_size) + " is smaller than the " +
+                    std::to_string(world) + " ranks: every rank needs at least one sample per step");
 }
 
 }  // namespace
 
-TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log) {
-  validate(config);
-  const int rank = comm.rank(), world = comm.size();
-  if (config.batch_size < world)
-    throw UserError("--batch-size " + std::to_string(config.batch_size) + " is smaller than the " +
-                    std::to_string(world) + " ranks: every rank needs at least one sample per step");
-
-  data::ShardReader train_reader = data::ShardReader::open(config.data_dir, "train");
-  if (train_reader.size() == 0) throw UserError(config.data_dir + ": the train split is empty");
-  const Shape input{1, 1, static_cast<int>(train_reader.rows()), static_cast<int>(train_reader.cols())};
-  if (input.h % 4 != 0 || input.w % 4 != 0 || input.h < 12 || input.w < 12)
-    throw UserError(config.data_dir + ": images are " + std::to_string(input.h) + "x" +
-                    std::to_string(input.w) + "; the models need sizes divisible by 4, at least 12");
-
-  // Per-rank batch never exceeds ceil(B / W); evaluation may use a larger batch on rank 0.
-  const int per_rank = (config.batch_size + world - 1) / world;
-  const int max_batch = std::max(per_rank, rank == 0 ? config.eval_batch_size : 0);
-  Context ctx;
-  ctx.threads = omp_get_max_threads();
-  ctx.comm = &comm;
-  ctx.sync_bn = config.sync_bn;
-
-  Model model(config.model, Backend::kCpu, input, train_reader.num_classes(), max_batch);
-  model.init(config.seed);
-  ParamArena& arena = model.arena();
-  // Every replica starts from rank 0's weights (identical by seed already; this makes it a rule).
-  comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
-  comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
-
-  auto loss = make_softmax_xent(Backend::kCpu);
-  Adam adam(AdamConfig{config.lr, 0.9f, 0.999f, 1e-7f}, arena.param_count());
-  AlignedVector<float> dlogits(static_cast<size_t>(max_batch) * model.num_classes());
-
-  SplitData val, test;
-  if (rank == 0) {
-    val = load_split(config.data_dir, "val");
-    test = load_split(config.data_dir, "test");
+struct Trainer::Impl {
+  Impl(const TrainConfig& c, Communicator& cm, const Logger& lg)
+      : cfg((validate(c, cm.size()), c)),
+        comm(cm),
+        log(lg),
+        reader(data::ShardReader::open(c.data_dir, "train")),
+        model(build_model()),
+        loss(make_softmax_xent(Backend::kCpu)),
+        adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f}, model.arena().param_count()),
+        dlogits(static_cast<size_t>(model.max_batch()) * model.num_classes()),
+        sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
+        reducer(comm, buckets(), model.arena().grads()),
+        fail(fault_from_env("MNIST_DIST_TEST_FAIL")),
+        perturb(fault_from_env("MNIST_DIST_TEST_PERTURB")) {
+    ctx.threads = omp_get_max_threads();
+    ctx.comm = &comm;
+    ctx.sync_bn = cfg.sync_bn;
+    if (sampler.steps_per_epoch() == 0)
+      throw UserError("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
+                      std::to_string(reader.size()) + " training samples with --drop-last");
+    model.init(cfg.seed);
+    ParamArena& arena = model.arena();
+    // Every replica starts from rank 0's weights (equal by seed already; this makes it a rule).
+    comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
+    comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
+    if (comm.rank() == 0 && cfg.evaluate) {
+      val = load_split(cfg.data_dir, "val");
+      test = load_split(cfg.data_dir, "test");
+    }
   }
-  data::EpochSampler sampler(train_reader.size(), static_cast<size_t>(config.batch_size),
-                             config.seed, config.drop_last);
-  if (sampler.steps_per_epoch() == 0)
-    throw UserError("--batch-size " + std::to_string(config.batch_size) + " exceeds the " +
-                    std::to_string(train_reader.size()) + " training samples with drop_last");
 
-  log.info("mnist_dist: model %s, %zu trainable parameters; %d rank(s) x %d thread(s), cpu; "
-           "global batch %d (%d per rank); train %zu, val %zu, test %zu samples; bn %s",
-           config.model.c_str(), arena.trainable_scalars(), world, ctx.threads, config.batch_size,
-           per_rank, train_reader.size(), val.n, test.n, config.sync_bn ? "sync" : "local");
+  Model build_model() {
+    if (reader.size() == 0) throw UserError(cfg.data_dir + ": the train split is empty");
+    const Shape input{1, 1, static_cast<int>(reader.rows()), static_cast<int>(reader.cols())};
+    if (input.h % 4 != 0 || input.w % 4 != 0 || input.h < 12 || input.w < 12)
+      throw UserError(cfg.data_dir + ": images are " + std::to_string(input.h) + "x" +
+                      std::to_string(input.w) + "; the models need sizes divisible by 4, at least 12");
+    const int world = comm.size();
+    per_rank = (cfg.batch_size + world - 1) / world;  // no slice is larger than ceil(B / W)
+    const int max_batch = std::max(per_rank, comm.rank() == 0 && cfg.evaluate ? cfg.eval_batch_size : 0);
+    return Model(cfg.model, Backend::kCpu, input, reader.num_classes(), max_batch);
+  }
 
-  TrainResult result;
-  bool stop = false;
-  for (int epoch = 0; epoch < config.epochs && !stop; ++epoch) {
-    sampler.set_epoch(epoch);
-    size_t last_step = sampler.steps_per_epoch();
-    if (config.max_steps > 0)
-      last_step = std::min<size_t>(last_step, static_cast<size_t>(config.max_steps - result.steps));
-    const auto t0 = Clock::now();
-    double sums[3] = {0.0, 0.0, 0.0};  // loss sum, correct, count over this rank's samples
-    data::Prefetcher prefetch(train_reader, sampler, rank, world, 0, last_step);
-    int64_t steps = 0;
-    while (const data::Batch* b = prefetch.next()) {
-      const float scale = 1.0f / static_cast<float>(b->global_n);
-      LossStats s{};
-      if (b->n > 0) {
-        const Tensor& logits = model.forward(ctx, b->images.data(), b->n, true);
-        s = loss->run(ctx, logits, b->labels.data(), scale, dlogits.data(), nullptr);
-        model.backward(ctx, dlogits.data());
-      }
+  std::vector<Bucket> buckets() {
+    std::vector<std::pair<size_t, size_t>> ranges;
+    for (size_t i = 0; i < model.num_layers(); ++i) ranges.push_back(model.grad_range(i));
+    const size_t floats = std::max<size_t>(1, static_cast<size_t>(cfg.bucket_mb * 1048576.0 / sizeof(float)));
+    return make_buckets(ranges, floats);
+  }
+
+  // One optimizer step on this rank's slice; returns this rank's loss statistics.
+  LossStats step(const data::Batch& b) {
+    ParamArena& arena = model.arena();
+    const float scale = 1.0f / static_cast<float>(b.global_n);
+    LossStats s{};
+    if (b.n > 0) {
+      const Tensor& logits = model.forward(ctx, b.images.data(), b.n, true);
+      s = loss->run(ctx, logits, b.labels.data(), scale, dlogits.data(), nullptr);
       if (!std::isfinite(s.loss_sum))
-        throw UserError("training diverged: non-finite loss at epoch " + std::to_string(epoch + 1) +
-                        ", step " + std::to_string(b->step + 1) + " (try a smaller --lr)");
-      // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
-      comm.allreduce_sum(arena.grads(), arena.param_count());
-      adam.step(arena.params(), arena.grads());
-      sums[0] += s.loss_sum;
-      sums[1] += static_cast<double>(s.correct);
-      sums[2] += static_cast<double>(s.count);
-      ++steps;
-      ++result.steps;
-      if (config.hash_check_every > 0 && result.steps % config.hash_check_every == 0)
-        verify_replicas(comm, arena, ("at step " + std::to_string(result.steps)).c_str());
+        throw UserError("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
+                        ", step " + std::to_string(b.step + 1) + " (try a smaller --lr)");
+      model.backward(ctx, dlogits.data(),
+                     [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
+    } else {
+      std::fill_n(arena.grads(), arena.param_count(), 0.0f);  // an empty slice adds nothing
     }
-    EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.seconds = seconds_since(t0);
-    m.data_wait_seconds = prefetch.wait_seconds();
-    m.steps = steps;
-    comm.allreduce_sum(sums, 3);
-    m.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
-    m.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
-    m.samples_per_second = sums[2] / std::max(m.seconds, 1e-9);
-    double v[2] = {0.0, 0.0};
-    if (rank == 0) {
-      const EvalResult r = evaluate(ctx, model, *loss, val);
-      v[0] = r.loss;
-      v[1] = r.accuracy;
-    }
-    comm.broadcast(v, sizeof v, 0);
-    m.val_loss = v[0];
-    m.val_accuracy = v[1];
-    log.info("Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - accuracy: %.4f - val_loss: %.4f"
-             " - val_accuracy: %.4f - data wait %.3fs",
-             m.epoch, config.epochs, m.seconds, m.samples_per_second, m.loss, m.accuracy,
-             m.val_loss, m.val_accuracy, m.data_wait_seconds);
-    result.epochs.push_back(m);
-    if (config.max_steps > 0 && result.steps >= config.max_steps) {
-      stop = true;
-      log.info("mnist_dist: stopped after --max-steps %lld optimizer steps",
-               static_cast<long long>(config.max_steps));
-    }
+    // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
+    reducer.finish();
+    adam.step(arena.params(), arena.grads());
+    return s;
   }
-  verify_replicas(comm, arena, "at the end of training");
 
-  if (rank == 0) {
-    result.test = evaluate(ctx, model, *loss, test);
-    if (!config.save_path.empty()) {
-      save_model(model, config.save_path);
-      log.info("mnist_dist: model written to %s", config.save_path.c_str());
-    }
+  void log_start() {
+    log.info("mnist_dist: model %s, %zu trainable parameters; %d rank(s) on %d node(s) x %d thread(s), "
+             "cpu, %s; global batch %d (%d per rank); train %zu, val %zu, test %zu samples; bn %s; "
+             "%zu gradient buckets",
+             cfg.model.c_str(), model.arena().trainable_scalars(), comm.size(), comm.num_nodes(),
+             ctx.threads, comm.name().c_str(), cfg.batch_size, per_rank, reader.size(), val.n, test.n,
+             cfg.sync_bn ? "sync" : "local", reducer.buckets().size());
   }
-  log.result("Test loss: %.4f", result.test.loss);
-  log.result("Test accuracy: %.4f", result.test.accuracy);
-  return result;
+
+  TrainResult run() {
+    log_start();
+    ParamArena& arena = model.arena();
+    TrainResult result;
+    bool stop = false;
+    for (int epoch = 0; epoch < cfg.epochs && !stop; ++epoch) {
+      sampler.set_epoch(epoch);
+      size_t last_step = sampler.steps_per_epoch();
+      if (cfg.max_steps > 0)
+        last_step = std::min<size_t>(last_step, static_cast<size_t>(cfg.max_steps - result.steps));
+      const auto t0 = Clock::now();
+      double sums[3] = {0.0, 0.0, 0.0};  // loss sum, correct, count over this rank's samples
+      data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), 0, last_step);
+      int64_t steps = 0;
+      while (const data::Batch* b = prefetch.next()) {
+        const LossStats s = step(*b);
+        sums[0] += s.loss_sum;
+        sums[1] += static_cast<double>(s.correct);
+        sums[2] += static_cast<double>(s.count);
+        ++steps;
+        ++result.steps;
+        if (fail.hits(comm.rank(), result.steps))
+          throw std::runtime_error("injected failure at step " + std::to_string(result.steps) +
+                                   " (MNIST_DIST_TEST_FAIL)");
+        if (perturb.hits(comm.rank(), result.steps)) arena.params()[0] += 1e-3f;
+        if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
+          verify_replicas(comm, arena, "at step " + std::to_string(result.steps));
+      }
+      EpochMetrics m;
+      m.epoch = epoch + 1;
+      m.seconds = seconds_since(t0);
+      m.data_wait_seconds = prefetch.wait_seconds();
+      m.steps = steps;
+      comm.allreduce_sum(sums, 3);
+      m.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
+      m.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
+      m.samples_per_second = sums[2] / std::max(m.seconds, 1e-9);
+      if (cfg.evaluate) {
+        double v[2] = {0.0, 0.0};
+        if (comm.rank() == 0) {
+          const EvalResult r = evaluate(ctx, model, *loss, val);
+          v[0] = r.loss;
+          v[1] = r.accuracy;
+        }
+        comm.broadcast_idle(v, sizeof v, 0);
+        m.val_loss = v[0];
+        m.val_accuracy = v[1];
+      }
+      log.info("Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - accuracy: %.4f - val_loss: %.4f"
+               " - val_accuracy: %.4f - data wait %.3fs",
+               m.epoch, cfg.epochs, m.seconds, m.samples_per_second, m.loss, m.accuracy, m.val_loss,
+               m.val_accuracy, m.data_wait_seconds);
+      result.epochs.push_back(m);
+      if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) {
+        stop = true;
+        log.info("mnist_dist: stopped after --max-steps %lld optimizer steps",
+                 static_cast<long long>(cfg.max_steps));
+      }
+    }
+    result.steps = adam.steps();
+    verify_replicas(comm, arena, "at the end of training");
+    if (cfg.evaluate) {
+      double t[3] = {0.0, 0.0, 0.0};
+      if (comm.rank() == 0) {
+        result.test = evaluate(ctx, model, *loss, test);
+        t[0] = result.test.loss;
+        t[1] = result.test.accuracy;
+        t[2] = static_cast<double>(result.test.count);
+        if (!cfg.save_path.empty()) {
+          save_model(model, cfg.save_path);
+          log.info("mnist_dist: model written to %s", cfg.save_path.c_str());
+        }
+      }
+      comm.broadcast_idle(t, sizeof t, 0);
+      result.test = EvalResult{t[0], t[1], static_cast<int64_t>(t[2])};
+      log.result("Test loss: %.4f", result.test.loss);
+      log.result("Test accuracy: %.4f", result.test.accuracy);
+    }
+    return result;
+  }
+
+  TrainConfig cfg;
+  Communicator& comm;
+  const Logger& log;
+  Context ctx;
+  int per_rank = 0;
+  data::ShardReader reader;
+  Model model;
+  std::unique_ptr<SoftmaxCrossEntropy> loss;
+  Adam adam;
+  AlignedVector<float> dlogits;
+  data::EpochSampler sampler;
+  GradientReducer reducer;
+  FaultPoint fail, perturb;
+  SplitData val, test;
+};
+
+Trainer::Trainer(const TrainConfig& config, Communicator& comm, const Logger& log)
+    : impl_(std::make_unique<Impl>(config, comm, log)) {}
+Trainer::~Trainer() = default;
+TrainResult Trainer::run() { return impl_->run(); }
+Model& Trainer::model() { return impl_->model; }
+
+TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log) {
+  return Trainer(config, comm, log).run();
 }
 
 }  // namespace mnist_dist

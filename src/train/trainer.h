@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct TrainConfig {
   bool sync_bn = true;            // --bn sync|local
   bool drop_last = false;         // keep the last partial batch by default
   int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)
+  double bucket_mb = 1.0;         // gradient all-reduce bucket size (MiB)
+  bool evaluate = true;           // validation each epoch, test at the end (rank 0)
   std::string save_path;          // --save: trained model as HDF5
 };
 
@@ -44,7 +47,26 @@ struct TrainResult {
   int64_t steps = 0;
 };
 
-// Runs the whole job on this rank. Throws UserError for bad input.
+class Model;
+
+// One rank's trainer. Construction opens the data, builds and initialises the model (rank 0's
+// weights broadcast to all); run() trains, evaluates and saves. Throws UserError for bad input.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& config, Communicator& comm, const Logger& log);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  TrainResult run();
+  Model& model();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Trainer(config, comm, log).run()
 TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log);
 
 }  // namespace mnist_dist

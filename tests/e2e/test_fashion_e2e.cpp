@@ -1,5 +1,7 @@
 // End to end on real data: Fashion-MNIST from Debian's dataset-fashion-mnist, one epoch of the
-// seed net must beat 80 % validation accuracy (the bar; PyTorch reaches ~87 %).
+// seed net must beat 80 % validation accuracy. Batch 64: at batch 128 the BatchNorm moving
+// averages (momentum 0.99) still lag after one epoch and validation swings 74–83 % with the
+// seed (PyTorch: 80.8 %); at batch 64 (657 steps) it is 86–87 %.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,7 +22,7 @@ TEST(FashionMnistE2E, OneEpochBeatsEightyPercentValidation) {
                              " --out " + (dir / "h5").string());
   ASSERT_EQ(p.exit_code, 0) << p.output;
   const auto r = run_command(std::string(MNIST_DIST_BIN) + " --data " + (dir / "h5").string() +
-                             " --epochs 1");
+                             " --epochs 1 --batch-size 64");
   fs::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const double val = last_value(r.output, "val_accuracy: ");

@@ -1,0 +1,20 @@
+// MPI communicator over any MPI communicator (MPI_COMM_WORLD for jobs; sub-communicators in
+// tests that compare 1-, 2- and 4-rank runs inside one mpiexec).
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+
+#include "comm/communicator.h"
+
+namespace mnist_dist {
+
+// Wraps `comm` (duplicated; the duplicate is freed on destruction). MPI must be initialised.
+std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm);
+
+// Reports a failed MPI call (its text, MPI's message, file:line) through fatal().
+void check_mpi(int rc, const char* call, const char* file, int line);
+#define MD_MPI(call) ::mnist_dist::check_mpi((call), #call, __FILE__, __LINE__)
+
+}  // namespace mnist_dist
