@@ -68,7 +68,13 @@ class BatchNormCpu final : public Layer {
       if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
       const double count = sums_[2 * c];
       count_ = count;
-      for (int ch = 0; ch < c; ++ch) {
+      // An empty slice (possible on some ranks in the last partial batch with --bn local)
+      // has no statistics: normalise with (0, 1) and leave the running statistics alone.
+      for (int ch = 0; ch < c && count == 0.0; ++ch) {
+        batch_mean_[ch] = 0.0f;
+        batch_invstd_[ch] = 1.0f;
+      }
+      for (int ch = 0; ch < c && count > 0.0; ++ch) {
         const double mean = sums_[ch] / count;
         const double var = std::max(sums_[c + ch] / count - mean * mean, 0.0);
         batch_mean_[ch] = static_cast<float>(mean);
@@ -120,7 +126,7 @@ class BatchNormCpu final : public Layer {
     }
     if (dx.data == nullptr) return;
     if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
-    const float inv_m = static_cast<float>(1.0 / count_);
+    const float inv_m = count_ > 0.0 ? static_cast<float>(1.0 / count_) : 0.0f;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {

@@ -93,7 +93,7 @@ void Model::init(uint64_t seed) {
 }
 
 const Tensor& Model::forward(Context& ctx, const float* x, int n, bool training) {
-  MD_CHECK(n > 0 && n <= max_batch_, "batch of " + std::to_string(n) + " samples, model built for " +
+  MD_CHECK(n >= 0 && n <= max_batch_, "batch of " + std::to_string(n) + " samples, model built for " +
                                          std::to_string(max_batch_));
   last_input_ = x;
   last_n_ = n;

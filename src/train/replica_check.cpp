@@ -14,23 +14,24 @@ uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h) {
   return h;
 }
 
-uint64_t hash_arena(const ParamArena& arena) {
-  uint64_t h = hash_bytes(arena.params(), arena.param_count() * sizeof(float));
-  return hash_bytes(arena.state(), arena.state_count() * sizeof(float), h);
+uint64_t hash_arena(const ParamArena& arena, bool with_state) {
+  const uint64_t h = hash_bytes(arena.params(), arena.param_count() * sizeof(float));
+  return with_state ? hash_bytes(arena.state(), arena.state_count() * sizeof(float), h) : h;
 }
 
-std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena) {
+std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena, bool with_state) {
   std::vector<int> bad;
   if (comm.size() == 1) return bad;
   std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
-  comm.allgather_u64(hash_arena(arena), all.data());
+  comm.allgather_u64(hash_arena(arena, with_state), all.data());
   for (size_t r = 1; r < all.size(); ++r)
     if (all[r] != all[0]) bad.push_back(static_cast<int>(r));
   return bad;
 }
 
-void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when) {
-  const std::vector<int> bad = diverged_ranks(comm, arena);
+void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when,
+                     bool with_state) {
+  const std::vector<int> bad = diverged_ranks(comm, arena, with_state);
   if (bad.empty()) return;
   std::string list;
   for (int r : bad) list += (list.empty() ? "" : ", ") + std::to_string(r);

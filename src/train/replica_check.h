@@ -15,12 +15,15 @@ namespace mnist_dist {
 
 // FNV-1a over the bytes (order-sensitive, so bitwise equality is what it checks).
 uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull);
-uint64_t hash_arena(const ParamArena& arena);
+// Parameters, and the non-trainable state (BatchNorm running statistics) when with_state:
+// with --bn local each replica keeps its own running statistics (rank 0's are used, as in DDP).
+uint64_t hash_arena(const ParamArena& arena, bool with_state = true);
 
 // Gathers every rank's hash; returns the ranks whose hash differs from rank 0's (same on all).
-std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena);
+std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena, bool with_state = true);
 
 // diverged_ranks, and a fatal error (whole job) on any mismatch. `when` names the step.
-void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when);
+void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when,
+                     bool with_state = true);
 
 }  // namespace mnist_dist

@@ -119,18 +119,15 @@ struct Trainer::Impl {
   LossStats step(const data::Batch& b) {
     ParamArena& arena = model.arena();
     const float scale = 1.0f / static_cast<float>(b.global_n);
-    LossStats s{};
-    if (b.n > 0) {
-      const Tensor& logits = model.forward(ctx, b.images.data(), b.n, true);
-      s = loss->run(ctx, logits, b.labels.data(), scale, dlogits.data(), nullptr);
-      if (!std::isfinite(s.loss_sum))
-        throw UserError("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
-                        ", step " + std::to_string(b.step + 1) + " (try a smaller --lr)");
-      model.backward(ctx, dlogits.data(),
-                     [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
-    } else {
-      std::fill_n(arena.grads(), arena.param_count(), 0.0f);  // an empty slice adds nothing
-    }
+    // An empty slice (last partial batch, more ranks than samples) still takes part in every
+    // collective (SyncBN, buckets) and contributes zero gradients.
+    const Tensor& logits = model.forward(ctx, b.images.data(), b.n, true);
+    const LossStats s = loss->run(ctx, logits, b.labels.data(), scale, dlogits.data(), nullptr);
+    if (!std::isfinite(s.loss_sum))
+      throw UserError("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
+                      ", step " + std::to_string(b.step + 1) + " (try a smaller --lr)");
+    model.backward(ctx, dlogits.data(),
+                   [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
     // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
     reducer.finish();
     adam.step(arena.params(), arena.grads());
@@ -172,7 +169,7 @@ struct Trainer::Impl {
                                    " (MNIST_DIST_TEST_FAIL)");
         if (perturb.hits(comm.rank(), result.steps)) arena.params()[0] += 1e-3f;
         if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
-          verify_replicas(comm, arena, "at step " + std::to_string(result.steps));
+          verify_replicas(comm, arena, "at step " + std::to_string(result.steps), cfg.sync_bn);
       }
       EpochMetrics m;
       m.epoch = epoch + 1;
@@ -206,7 +203,7 @@ struct Trainer::Impl {
       }
     }
     result.steps = adam.steps();
-    verify_replicas(comm, arena, "at the end of training");
+    verify_replicas(comm, arena, "at the end of training", cfg.sync_bn);
     if (cfg.evaluate) {
       double t[3] = {0.0, 0.0, 0.0};
       if (comm.rank() == 0) {

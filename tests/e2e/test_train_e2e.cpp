@@ -44,7 +44,7 @@ TEST_F(TrainE2E, SeedNetLearnsSyntheticDigits) {
   const double acc = last_value(r.output, "Test accuracy: ");
   EXPECT_GE(acc, 0.97) << r.output;
   // The last line is the reference program's.
-  EXPECT_TRUE(std::regex_search(r.output, std::regex("Test accuracy: 0\\.\\d{4}\\n$"))) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("Test accuracy: [01]\\.\\d{4}\\n$"))) << r.output;
 
   // The saved model holds every tensor under its documented name and shape, and loads back.
   ASSERT_TRUE(fs::exists(model));
@@ -68,10 +68,10 @@ TEST_F(TrainE2E, SeedNetLearnsSyntheticDigits) {
 }
 
 TEST_F(TrainE2E, LeNet5LearnsAndMaxStepsStopsEarly) {
-  const auto r = run_command(kDist + " --data " + data() + " --model lenet5 --epochs 5 --max-steps 30 --threads 1");
+  const auto r = run_command(kDist + " --data " + data() + " --model lenet5 --epochs 5 --max-steps 10 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("stopped after --max-steps 30"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("Epoch 2/5"), std::string::npos) << "30 steps < one epoch of 17";
+  EXPECT_NE(r.output.find("stopped after --max-steps 10"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 2/5"), std::string::npos) << "10 steps < one epoch of 17";
   EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
 }
 
