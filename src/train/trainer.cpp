@@ -129,22 +129,49 @@ struct Trainer::Impl {
     model.backward(ctx, dlogits.data(),
                    [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
     // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
+    const auto c0 = Clock::now();
     reducer.finish();
+    comm_seconds += seconds_since(c0);
     adam.step(arena.params(), arena.grads());
     return s;
   }
 
   void log_start() {
-    log.info("mnist_dist: model %s, %zu trainable parameters; %d rank(s) on %d node(s) x %d thread(s), "
-             "cpu, %s; global batch %d (%d per rank); train %zu, val %zu, test %zu samples; bn %s; "
-             "%zu gradient buckets",
-             cfg.model.c_str(), model.arena().trainable_scalars(), comm.size(), comm.num_nodes(),
-             ctx.threads, comm.name().c_str(), cfg.batch_size, per_rank, reader.size(), val.n, test.n,
-             cfg.sync_bn ? "sync" : "local", reducer.buckets().size());
+    log.info("mnist_dist: world %d rank(s) on %d node(s), %d per node; device cpu on every rank; "
+             "%d thread(s) per rank; comm %s; data %s (train %zu, val %zu, test %zu); "
+             "global batch %d, per rank %d",
+             comm.size(), comm.num_nodes(), comm.local_size(), ctx.threads, comm.name().c_str(),
+             cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, per_rank);
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %zu gradient "
+             "buckets of <= %g MiB",
+             cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local",
+             static_cast<double>(cfg.lr), reducer.buckets().size(), cfg.bucket_mb);
+  }
+
+  RunInfo run_info() const {
+    RunInfo r;
+    r.world = comm.size();
+    r.nodes = comm.num_nodes();
+    r.ranks_per_node = comm.local_size();
+    r.threads = ctx.threads;
+    r.comm = comm.name();
+    r.train = reader.size();
+    r.val = val.n;
+    r.test = test.n;
+    r.steps_per_epoch = sampler.steps_per_epoch();
+    r.trainable_parameters = model.arena().trainable_scalars();
+    return r;
+  }
+
+  template <typename F>
+  void notify(F&& f) {
+    if (comm.rank() == 0)
+      for (TrainObserver* o : observers) f(*o);
   }
 
   TrainResult run() {
     log_start();
+    notify([&](TrainObserver& o) { o.on_train_begin(cfg, run_info()); });
     ParamArena& arena = model.arena();
     TrainResult result;
     bool stop = false;
@@ -154,6 +181,7 @@ struct Trainer::Impl {
       if (cfg.max_steps > 0)
         last_step = std::min<size_t>(last_step, static_cast<size_t>(cfg.max_steps - result.steps));
       const auto t0 = Clock::now();
+      comm_seconds = 0.0;
       double sums[3] = {0.0, 0.0, 0.0};  // loss sum, correct, count over this rank's samples
       data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), 0, last_step);
       int64_t steps = 0;
@@ -170,11 +198,28 @@ struct Trainer::Impl {
         if (perturb.hits(comm.rank(), result.steps)) arena.params()[0] += 1e-3f;
         if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
           verify_replicas(comm, arena, "at step " + std::to_string(result.steps), cfg.sync_bn);
+        const bool last = static_cast<size_t>(steps) == last_step;
+        if ((cfg.progress_every > 0 && steps % cfg.progress_every == 0) || last) {
+          double r[3] = {sums[0], sums[1], sums[2]};
+          comm.allreduce_sum(r, 3);
+          Progress p;
+          p.epoch = epoch + 1;
+          p.step = static_cast<size_t>(steps);
+          p.steps_per_epoch = last_step;
+          p.global_step = result.steps;
+          p.loss = r[2] > 0 ? r[0] / r[2] : 0.0;
+          p.accuracy = r[2] > 0 ? r[1] / r[2] : 0.0;
+          p.seconds = seconds_since(t0);
+          notify([&](TrainObserver& o) { o.on_progress(p); });
+        }
       }
       EpochMetrics m;
       m.epoch = epoch + 1;
       m.seconds = seconds_since(t0);
       m.data_wait_seconds = prefetch.wait_seconds();
+      m.comm_seconds = comm_seconds;
+      m.compute_seconds = std::max(0.0, m.seconds - m.data_wait_seconds - m.comm_seconds);
+      m.lr = cfg.lr;
       m.steps = steps;
       comm.allreduce_sum(sums, 3);
       m.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
@@ -191,11 +236,8 @@ struct Trainer::Impl {
         m.val_loss = v[0];
         m.val_accuracy = v[1];
       }
-      log.info("Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - accuracy: %.4f - val_loss: %.4f"
-               " - val_accuracy: %.4f - data wait %.3fs",
-               m.epoch, cfg.epochs, m.seconds, m.samples_per_second, m.loss, m.accuracy, m.val_loss,
-               m.val_accuracy, m.data_wait_seconds);
       result.epochs.push_back(m);
+      notify([&](TrainObserver& o) { o.on_epoch_end(m); });
       if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) {
         stop = true;
         log.info("mnist_dist: stopped after --max-steps %lld optimizer steps",
@@ -207,7 +249,9 @@ struct Trainer::Impl {
     if (cfg.evaluate) {
       double t[3] = {0.0, 0.0, 0.0};
       if (comm.rank() == 0) {
-        result.test = evaluate(ctx, model, *loss, test);
+        std::vector<int32_t> predictions;
+        result.test = evaluate(ctx, model, *loss, test, &predictions);
+        notify([&](TrainObserver& o) { o.on_test(result.test, predictions, test); });
         t[0] = result.test.loss;
         t[1] = result.test.accuracy;
         t[2] = static_cast<double>(result.test.count);
@@ -218,9 +262,8 @@ struct Trainer::Impl {
       }
       comm.broadcast_idle(t, sizeof t, 0);
       result.test = EvalResult{t[0], t[1], static_cast<int64_t>(t[2])};
-      log.result("Test loss: %.4f", result.test.loss);
-      log.result("Test accuracy: %.4f", result.test.accuracy);
     }
+    notify([&](TrainObserver& o) { o.on_train_end(result); });
     return result;
   }
 
@@ -238,16 +281,22 @@ struct Trainer::Impl {
   GradientReducer reducer;
   FaultPoint fail, perturb;
   SplitData val, test;
+  std::vector<TrainObserver*> observers;
+  double comm_seconds = 0.0;
 };
 
 Trainer::Trainer(const TrainConfig& config, Communicator& comm, const Logger& log)
     : impl_(std::make_unique<Impl>(config, comm, log)) {}
 Trainer::~Trainer() = default;
+void Trainer::add_observer(TrainObserver* observer) { impl_->observers.push_back(observer); }
 TrainResult Trainer::run() { return impl_->run(); }
 Model& Trainer::model() { return impl_->model; }
 
-TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log) {
-  return Trainer(config, comm, log).run();
+TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log,
+                  const std::vector<TrainObserver*>& observers) {
+  Trainer trainer(config, comm, log);
+  for (TrainObserver* o : observers) trainer.add_observer(o);
+  return trainer.run();
 }
 
 }  // namespace mnist_dist

@@ -10,6 +10,7 @@
 #include "comm/communicator.h"
 #include "train/evaluator.h"
 #include "train/logger.h"
+#include "train/observer.h"
 
 namespace mnist_dist {
 
@@ -28,6 +29,7 @@ struct TrainConfig {
   int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)
   double bucket_mb = 1.0;         // gradient all-reduce bucket size (MiB)
   bool evaluate = true;           // validation each epoch, test at the end (rank 0)
+  int progress_every = 20;        // steps between progress events (reduced over ranks)
   std::string save_path;          // --save: trained model as HDF5
 };
 
@@ -37,7 +39,10 @@ struct EpochMetrics {
   double val_loss = 0.0, val_accuracy = 0.0;  // rank 0's evaluation (broadcast to all ranks)
   double seconds = 0.0;           // training time of the epoch (without evaluation)
   double samples_per_second = 0.0;
-  double data_wait_seconds = 0.0;
+  double data_wait_seconds = 0.0; // step loop waiting for the prefetcher
+  double comm_seconds = 0.0;      // waiting for the gradient all-reduce after backward
+  double compute_seconds = 0.0;   // the rest of the epoch's training time
+  double lr = 0.0;
   int64_t steps = 0;
 };
 
@@ -58,6 +63,8 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
+  // Observers are notified on rank 0 (not owned; must outlive run()).
+  void add_observer(TrainObserver* observer);
   TrainResult run();
   Model& model();
 
@@ -66,7 +73,8 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Trainer(config, comm, log).run()
-TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log);
+// Trainer(config, comm, log) with the observers added, then run().
+TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log,
+                  const std::vector<TrainObserver*>& observers = {});
 
 }  // namespace mnist_dist

@@ -1,0 +1,120 @@
+// `mnist_dist [train] ...`: parses the training flags, sets threads, picks the communicator
+// (single process, or MPI under a launcher), runs the trainer with the console observer.
+#include <omp.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "app/commands.h"
+#include "app/threads.h"
+#include "comm/communicator.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "report/console.h"
+#include "train/trainer.h"
+
+namespace mnist_dist {
+
+int run_train(int argc, char** argv) {
+  TrainConfig cfg;
+  std::string bn = "sync";
+  std::string device = "cpu";
+  CLI::App app{
+      "mnist_dist: data-parallel training of LeNet-5-family networks on MNIST-format data.\n"
+      "Trains on the train shards of --data (made by mnist_prepare), evaluates the validation\n"
+      "split after every epoch and the test split at the end; the last line printed is\n"
+      "'Test accuracy: 0.XXXX'. Runs alone, or one replica per rank under mpirun/srun.",
+      "mnist_dist"};
+  app.add_option("--data", cfg.data_dir, "Directory prepared by mnist_prepare (manifest.json + shards)")
+      ->required();
+  app.add_option("--model", cfg.model, "Network: seed (conv-BN net of DESIGN.md) or lenet5")
+      ->check(CLI::IsMember(model_names()))
+      ->capture_default_str();
+  app.add_option("--epochs", cfg.epochs, "Passes over the training split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-steps", cfg.max_steps,
+                 "Stop after this many optimizer steps in total, then evaluate (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--batch-size", cfg.batch_size, "Global batch size (split over the ranks)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--eval-batch-size", cfg.eval_batch_size, "Batch size of evaluation passes")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--lr", cfg.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--seed", cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
+      ->capture_default_str();
+  app.add_option("--threads", cfg.threads,
+                 "CPU threads per rank (0 = the cores this process may use / ranks on the node)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--bn", bn, "BatchNorm statistics: sync (over the global batch) or local (per rank)")
+      ->check(CLI::IsMember({"sync", "local"}))
+      ->capture_default_str();
+  app.add_option("--device", device, "Where to train: cpu (this build has no CUDA backend yet)")
+      ->check(CLI::IsMember({"cpu"}))
+      ->capture_default_str();
+  app.add_flag("--drop-last", cfg.drop_last, "Drop the last partial batch of each epoch");
+  app.add_option("--hash-check-every", cfg.hash_check_every,
+                 "Steps between cross-rank parameter hash checks (0 = only at the end)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
+  app.footer(
+      "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"
+      "  mnist_dist --data data/fashion-mnist-h5 --epochs 20 --save model.h5\n"
+      "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files).");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "mnist_dist: error: %s\nRun 'mnist_dist --help' for the options.\n", e.what());
+    return kExitUsage;
+  }
+  cfg.sync_bn = bn == "sync";
+
+  // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
+  std::unique_ptr<Communicator> comm;
+  try {
+    comm = launched_by_mpi() ? make_mpi_world_communicator() : make_single_process_communicator();
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "mnist_dist: error: %s\n", e.what());
+    return kExitUsage;
+  }
+  // Any error on any rank ends the whole job, naming the rank.
+  auto fail = [&](const char* kind, const char* what, int code) {
+    if (comm->size() > 1) {
+      char host[256] = "?";
+      gethostname(host, sizeof host - 1);
+      std::fprintf(stderr, "mnist_dist: [rank %d/%s] %s: %s\n", comm->rank(), host, kind, what);
+      std::fflush(stderr);
+      comm->abort(code);
+    }
+    std::fprintf(stderr, "mnist_dist: %s: %s\n", kind, what);
+    return code;
+  };
+  try {
+    const int threads = cfg.threads > 0 ? cfg.threads : default_threads(comm->local_size());
+    set_threads(threads);
+    Logger log(comm->rank());
+    ConsoleObserver console;
+    train(cfg, *comm, log, {&console});
+    comm->barrier();
+    return kExitOk;
+  } catch (const UserError& e) {
+    return fail("error", e.what(), kExitUsage);
+  } catch (const std::exception& e) {
+    return fail("internal error", e.what(), kExitInternal);
+  }
+}
+
+}  // namespace mnist_dist
