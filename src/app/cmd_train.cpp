@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "app/commands.h"
@@ -14,6 +15,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "report/console.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace mnist_dist {
@@ -28,6 +30,7 @@ int run_train(int argc, char** argv) {
       "split after every epoch and the test split at the end; the last line printed is\n"
       "'Test accuracy: 0.XXXX'. Runs alone, or one replica per rank under mpirun/srun.",
       "mnist_dist"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
   app.add_option("--data", cfg.data_dir, "Directory prepared by mnist_prepare (manifest.json + shards)")
       ->required();
   app.add_option("--model", cfg.model, "Network: seed (conv-BN net of DESIGN.md) or lenet5")
@@ -68,10 +71,28 @@ int run_train(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
+  std::string every = "epoch";
+  app.add_option("--checkpoint-dir", cfg.checkpoint_dir,
+                 "Write checkpoints here (rank 0; HDF5, temporary name + rename)");
+  app.add_option("--checkpoint-every", every,
+                 "Checkpoint every N optimizer steps, or 'epoch' (at each epoch end)")
+      ->capture_default_str();
+  app.add_option("--keep-checkpoints", cfg.keep_checkpoints, "How many of the newest checkpoints to keep")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--resume", cfg.resume,
+                 "Continue from a checkpoint: 'auto' (newest valid one in --checkpoint-dir; none: "
+                 "start fresh) or a checkpoint file");
+  app.add_option("--timeout", cfg.timeout_s,
+                 "Seconds without progress after which the job is ended (a rank died or hangs; 0 = off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.footer(
       "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"
       "  mnist_dist --data data/fashion-mnist-h5 --epochs 20 --save model.h5\n"
-      "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files).");
+      "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
+      "  3 stopped by SIGTERM/SIGUSR1 (checkpoint written when --checkpoint-dir is set),\n"
+      "  4 training diverged (non-finite loss; no checkpoint of those weights).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -81,6 +102,19 @@ int run_train(int argc, char** argv) {
     return kExitUsage;
   }
   cfg.sync_bn = bn == "sync";
+  if (every == "epoch") {
+    cfg.checkpoint_every = 0;
+  } else {
+    char* end = nullptr;
+    const long long n = std::strtoll(every.c_str(), &end, 10);
+    if (every.empty() || *end != '\0' || n < 1) {
+      std::fprintf(stderr, "mnist_dist: error: --checkpoint-every must be a positive step count or "
+                           "'epoch' (got '%s')\n", every.c_str());
+      return kExitUsage;
+    }
+    cfg.checkpoint_every = n;
+  }
+  install_stop_signal_handlers();
 
   // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
   std::unique_ptr<Communicator> comm;
@@ -107,11 +141,13 @@ int run_train(int argc, char** argv) {
     set_threads(threads);
     Logger log(comm->rank());
     ConsoleObserver console;
-    train(cfg, *comm, log, {&console});
+    const TrainResult result = train(cfg, *comm, log, {&console});
     comm->barrier();
-    return kExitOk;
+    return result.preempted ? kExitPreempted : kExitOk;
   } catch (const UserError& e) {
     return fail("error", e.what(), kExitUsage);
+  } catch (const TrainingDiverged& e) {
+    return fail("error", e.what(), kExitDiverged);
   } catch (const std::exception& e) {
     return fail("internal error", e.what(), kExitInternal);
   }

@@ -1,8 +1,11 @@
 // Trained models as HDF5: one dataset per parameter and BatchNorm statistic, named
 // "<layer>/<tensor>" (e.g. conv1/weight, bn1/running_mean), float32, PyTorch layouts
 // (conv (O, I, KH, KW), dense (out, in)); root attributes name the format and the model.
-// Written to a temporary file and renamed. docs/data-format.md documents the layout.
+// Written to a temporary file and renamed. Checkpoints (io/checkpoint.h) share this layout,
+// so load_model reads both. docs/data-format.md documents it.
 #pragma once
+
+#include <hdf5.h>
 
 #include <string>
 
@@ -11,13 +14,20 @@
 namespace mnist_dist {
 
 inline constexpr const char* kModelFormat = "mnist_dist-model";
+inline constexpr const char* kCheckpointFormat = "mnist_dist-checkpoint";
 inline constexpr int kModelFormatVersion = 1;
 
 void save_model(const Model& model, const std::string& path);
 
-// Reads the architecture name stored in a model file (UserError if it is not one).
+// Reads the architecture name stored in a model or checkpoint file (UserError if neither).
 std::string read_model_arch(const std::string& path);
 // Loads parameters and state into `model` (same architecture; every tensor's shape checked).
 void load_model(Model& model, const std::string& path);
+
+// Building blocks shared with checkpoints: the root attributes and the tensors of `model`.
+void write_model_tensors(hid_t file, const Model& model, const char* format);
+void read_model_tensors(hid_t file, Model& model, const std::string& path);
+// True when every component of "a/b/c" exists in `file` and the last is a dataset.
+bool h5_dataset_exists(hid_t file, const std::string& name);
 
 }  // namespace mnist_dist

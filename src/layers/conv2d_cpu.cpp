@@ -53,6 +53,7 @@ class Conv2dCpu final : public Layer {
     col_cols_ = static_cast<size_t>(out.h) * out.w;
     cols_.assign(static_cast<size_t>(in.n) * col_rows_ * col_cols_, 0.0f);
     const int threads = std::max(1, omp_get_max_threads());
+    reserved_threads_ = threads;
     dcol_.assign(static_cast<size_t>(threads) * col_rows_ * col_cols_, 0.0f);
     dw_partial_.assign(static_cast<size_t>(threads) * (col_rows_ * cfg_.out_channels + cfg_.out_channels), 0.0f);
     reserved_batch_ = in.n;
@@ -86,7 +87,8 @@ class Conv2dCpu final : public Layer {
     const size_t in_plane = in.per_sample(), out_plane = y.shape.per_sample();
     const int ccols = static_cast<int>(col_cols_), crows = static_cast<int>(col_rows_);
     int used_threads = 1;
-#pragma omp parallel
+    // At most as many threads as the per-thread buffers were sized for in reserve().
+#pragma omp parallel num_threads(reserved_threads_)
     {
       const int t = omp_get_thread_num();
 #pragma omp single
@@ -134,6 +136,7 @@ class Conv2dCpu final : public Layer {
   int w_ = -1, b_ = -1;
   size_t col_rows_ = 0, col_cols_ = 0;
   int reserved_batch_ = 0;
+  int reserved_threads_ = 1;
   AlignedVector<float> cols_, dcol_, dw_partial_;
 };
 

@@ -2,6 +2,8 @@
 // its parameters at a given step, so tests can check that the job ends and names the rank.
 //   MNIST_DIST_TEST_FAIL=RANK:STEP      rank RANK throws at optimizer step STEP (1-based)
 //   MNIST_DIST_TEST_PERTURB=RANK:STEP   rank RANK changes one parameter after step STEP
+//   MNIST_DIST_TEST_KILL=RANK:STEP      rank RANK dies by SIGKILL right after step STEP
+//   MNIST_DIST_TEST_SIGNAL=RANK:STEP    rank RANK receives SIGTERM right after step STEP
 #pragma once
 
 #include <cstdint>

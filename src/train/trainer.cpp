@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
@@ -16,12 +17,17 @@
 #include "data_pipeline/prefetcher.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
+#include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "layers/softmax_xent.h"
 #include "model/model.h"
 #include "optim/adam.h"
 #include "train/fault_injection.h"
 #include "train/replica_check.h"
+#include "train/stop_signal.h"
+#include "train/watchdog.h"
+
+#include <nlohmann/json.hpp>
 
 namespace mnist_dist {
 namespace {
@@ -58,6 +64,11 @@ void validate(const TrainConfig& c, int world) {
     if (!parent.empty() && !std::filesystem::is_directory(parent))
       throw UserError("--save " + c.save_path + ": directory " + parent.string() + " does not exist");
   }
+  if (c.checkpoint_every < 0) throw UserError("--checkpoint-every must be a step count >= 1 or 'epoch'");
+  if (c.keep_checkpoints < 1) throw UserError("--keep-checkpoints must be at least 1");
+  if (c.resume == "auto" && c.checkpoint_dir.empty())
+    throw UserError("--resume auto needs --checkpoint-dir (where to look for checkpoints)");
+  if (c.timeout_s < 0) throw UserError("--timeout must be >= 0 seconds (0 = no watchdog)");
   if (c.batch_size < world)
     throw UserError("--batch-size " + std::to_string(c.batch_size) + " is smaller than the " +
                     std::to_string(world) + " ranks: every rank needs at least one sample per step");
@@ -78,7 +89,9 @@ struct Trainer::Impl {
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
         reducer(comm, buckets(), model.arena().grads()),
         fail(fault_from_env("MNIST_DIST_TEST_FAIL")),
-        perturb(fault_from_env("MNIST_DIST_TEST_PERTURB")) {
+        perturb(fault_from_env("MNIST_DIST_TEST_PERTURB")),
+        kill(fault_from_env("MNIST_DIST_TEST_KILL")),
+        term(fault_from_env("MNIST_DIST_TEST_SIGNAL")) {
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
@@ -90,10 +103,119 @@ struct Trainer::Impl {
     // Every replica starts from rank 0's weights (equal by seed already; this makes it a rule).
     comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
     comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
+    if (!cfg.checkpoint_dir.empty() && comm.rank() == 0) {
+      std::error_code ec;
+      std::filesystem::create_directories(cfg.checkpoint_dir, ec);
+      if (!std::filesystem::is_directory(cfg.checkpoint_dir))
+        throw UserError("--checkpoint-dir " + cfg.checkpoint_dir + " cannot be created: " + ec.message());
+    }
+    if (!cfg.resume.empty()) resume();
     if (comm.rank() == 0 && cfg.evaluate) {
       val = load_split(cfg.data_dir, "val");
       test = load_split(cfg.data_dir, "test");
     }
+  }
+
+  // Loads the checkpoint to resume from on rank 0 and broadcasts the state to every rank.
+  void resume() {
+    int64_t found = 0;  // 1 when rank 0 loaded a checkpoint
+    if (comm.rank() == 0) {
+      std::vector<std::string> candidates;
+      if (cfg.resume == "auto") candidates = list_checkpoints(cfg.checkpoint_dir);
+      else candidates.push_back(cfg.resume);
+      for (const std::string& path : candidates) {
+        try {
+          const CheckpointMeta m = read_checkpoint(path, model, adam);
+          check_compatible(m, path);
+          meta = m;
+          found = 1;
+          log.info("mnist_dist: resuming from %s (global step %lld, epoch %d, step %lld of it; "
+                   "written by %lld rank(s))",
+                   path.c_str(), static_cast<long long>(m.global_step), m.epoch + 1,
+                   static_cast<long long>(m.step_in_epoch), static_cast<long long>(m.world_size));
+          break;
+        } catch (const UserError& e) {
+          if (cfg.resume != "auto") throw;  // an explicit file must be usable
+          log.notice("warning: skipping checkpoint: %s", e.what());
+        }
+      }
+      if (!found) {
+        // A failed read may have overwritten part of the model: start clean.
+        model.init(cfg.seed);
+        adam = Adam(adam.config(), model.arena().param_count());
+        log.notice("note: no valid checkpoint in %s; starting from scratch", cfg.checkpoint_dir.c_str());
+      }
+    }
+    comm.broadcast(&found, sizeof found, 0);
+    if (!found) return;
+    ParamArena& arena = model.arena();
+    comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
+    comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
+    comm.broadcast(adam.m(), adam.count() * sizeof(float), 0);
+    comm.broadcast(adam.v(), adam.count() * sizeof(float), 0);
+    int64_t pos[4] = {meta.global_step, meta.epoch, meta.step_in_epoch, adam.steps()};
+    comm.broadcast(pos, sizeof pos, 0);
+    comm.broadcast(meta.epoch_sums, sizeof meta.epoch_sums, 0);
+    meta.global_step = pos[0];
+    meta.epoch = static_cast<int>(pos[1]);
+    meta.step_in_epoch = pos[2];
+    adam.set_steps(pos[3]);
+    resumed = true;
+  }
+
+  void check_compatible(const CheckpointMeta& m, const std::string& path) const {
+    if (m.batch_size != cfg.batch_size)
+      throw UserError(path + " was written with --batch-size " + std::to_string(m.batch_size) +
+                      "; resume with the same global batch (the world size may change)");
+    if (m.seed != cfg.seed)
+      throw UserError(path + " was written with --seed " + std::to_string(m.seed) + "; resume with the same seed");
+    if (m.train_samples != static_cast<int64_t>(reader.size()) || m.drop_last != cfg.drop_last)
+      throw UserError(path + " was written for a training split of " + std::to_string(m.train_samples) +
+                      " samples" + (m.drop_last ? " with --drop-last" : "") + "; this data has " +
+                      std::to_string(reader.size()));
+  }
+
+  std::string config_json() const {
+    nlohmann::json j = {{"model", cfg.model},         {"epochs", cfg.epochs},
+                        {"batch_size", cfg.batch_size}, {"lr", cfg.lr},
+                        {"seed", cfg.seed},           {"bn", cfg.sync_bn ? "sync" : "local"},
+                        {"drop_last", cfg.drop_last}, {"data", cfg.data_dir},
+                        {"world_size", comm.size()}};
+    return j.dump();
+  }
+
+  // Writes a checkpoint for the position (epoch, step_in_epoch) with this epoch's partial
+  // sums (collective: every rank calls it; rank 0 writes).
+  std::string checkpoint(int epoch, int64_t step_in_epoch, const double* local_sums) {
+    double sums[3] = {local_sums[0], local_sums[1], local_sums[2]};
+    comm.allreduce_sum(sums, 3);
+    std::string path;
+    if (comm.rank() == 0) {
+      CheckpointMeta m;
+      m.global_step = adam.steps();
+      m.epoch = epoch;
+      m.step_in_epoch = step_in_epoch;
+      std::copy_n(sums, 3, m.epoch_sums);
+      m.model = cfg.model;
+      m.batch_size = cfg.batch_size;
+      m.seed = cfg.seed;
+      m.train_samples = static_cast<int64_t>(reader.size());
+      m.drop_last = cfg.drop_last;
+      m.world_size = comm.size();
+      m.config_json = config_json();
+      path = (std::filesystem::path(cfg.checkpoint_dir) / checkpoint_file_name(m.global_step)).string();
+      write_checkpoint(path, model, adam, m);
+      prune_checkpoints(cfg.checkpoint_dir, cfg.keep_checkpoints);
+    }
+    comm.barrier();
+    return path;
+  }
+
+  // True on every rank when any rank got SIGTERM/SIGUSR1.
+  bool agree_on_stop() {
+    double flag = stop_requested() ? 1.0 : 0.0;
+    if (comm.size() > 1) comm.allreduce_sum(&flag, 1);
+    return flag > 0.0;
   }
 
   Model build_model() {
@@ -124,8 +246,10 @@ struct Trainer::Impl {
     const Tensor& logits = model.forward(ctx, b.images.data(), b.n, true);
     const LossStats s = loss->run(ctx, logits, b.labels.data(), scale, dlogits.data(), nullptr);
     if (!std::isfinite(s.loss_sum))
-      throw UserError("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
-                      ", step " + std::to_string(b.step + 1) + " (try a smaller --lr)");
+      throw TrainingDiverged("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
+                             ", step " + std::to_string(b.step + 1) + " (global step " +
+                             std::to_string(adam.steps() + 1) +
+                             "); no checkpoint of these weights is written (try a smaller --lr)");
     model.backward(ctx, dlogits.data(),
                    [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
     // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
@@ -174,18 +298,32 @@ struct Trainer::Impl {
     notify([&](TrainObserver& o) { o.on_train_begin(cfg, run_info()); });
     ParamArena& arena = model.arena();
     TrainResult result;
-    bool stop = false;
-    for (int epoch = 0; epoch < cfg.epochs && !stop; ++epoch) {
+    Watchdog watchdog(cfg.timeout_s);
+    int first_epoch = 0;
+    size_t first_step = 0;
+    if (resumed) {
+      result.steps = meta.global_step;
+      first_epoch = meta.epoch;
+      first_step = static_cast<size_t>(meta.step_in_epoch);
+      sampler.set_epoch(first_epoch);
+      if (first_step >= sampler.steps_per_epoch()) ++first_epoch, first_step = 0;
+    }
+    bool stop = cfg.max_steps > 0 && result.steps >= cfg.max_steps;
+    for (int epoch = first_epoch; epoch < cfg.epochs && !stop; ++epoch) {
       sampler.set_epoch(epoch);
+      const size_t begin = epoch == first_epoch ? first_step : 0;
       size_t last_step = sampler.steps_per_epoch();
       if (cfg.max_steps > 0)
-        last_step = std::min<size_t>(last_step, static_cast<size_t>(cfg.max_steps - result.steps));
+        last_step = std::min<size_t>(last_step, begin + static_cast<size_t>(cfg.max_steps - result.steps));
       const auto t0 = Clock::now();
       comm_seconds = 0.0;
       double sums[3] = {0.0, 0.0, 0.0};  // loss sum, correct, count over this rank's samples
-      data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), 0, last_step);
-      int64_t steps = 0;
+      if (resumed && epoch == meta.epoch && begin > 0 && comm.rank() == 0)
+        std::copy_n(meta.epoch_sums, 3, sums);  // the epoch's metrics continue where they were
+      data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), begin, last_step);
+      int64_t steps = static_cast<int64_t>(begin);
       while (const data::Batch* b = prefetch.next()) {
+        watchdog.beat("training step");
         const LossStats s = step(*b);
         sums[0] += s.loss_sum;
         sums[1] += static_cast<double>(s.correct);
@@ -196,8 +334,23 @@ struct Trainer::Impl {
           throw std::runtime_error("injected failure at step " + std::to_string(result.steps) +
                                    " (MNIST_DIST_TEST_FAIL)");
         if (perturb.hits(comm.rank(), result.steps)) arena.params()[0] += 1e-3f;
+        if (kill.hits(comm.rank(), result.steps)) std::raise(SIGKILL);
+        if (term.hits(comm.rank(), result.steps)) std::raise(SIGTERM);
         if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
           verify_replicas(comm, arena, "at step " + std::to_string(result.steps), cfg.sync_bn);
+        if (!cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
+            result.steps % cfg.checkpoint_every == 0 && static_cast<size_t>(steps) < last_step)
+          result.last_checkpoint = checkpoint(epoch, steps, sums);
+        if (agree_on_stop()) {
+          result.preempted = true;
+          if (!cfg.checkpoint_dir.empty()) result.last_checkpoint = checkpoint(epoch, steps, sums);
+          log.notice("stopped by a signal (SIGTERM/SIGUSR1) at global step %lld%s%s",
+                     static_cast<long long>(result.steps),
+                     cfg.checkpoint_dir.empty() ? " (no --checkpoint-dir: nothing saved)" : "; checkpoint ",
+                     result.last_checkpoint.c_str());
+          result.steps = adam.steps();
+          return result;
+        }
         const bool last = static_cast<size_t>(steps) == last_step;
         if ((cfg.progress_every > 0 && steps % cfg.progress_every == 0) || last) {
           double r[3] = {sums[0], sums[1], sums[2]};
@@ -213,6 +366,7 @@ struct Trainer::Impl {
           notify([&](TrainObserver& o) { o.on_progress(p); });
         }
       }
+      watchdog.beat("end of epoch");
       EpochMetrics m;
       m.epoch = epoch + 1;
       m.seconds = seconds_since(t0);
@@ -221,6 +375,7 @@ struct Trainer::Impl {
       m.compute_seconds = std::max(0.0, m.seconds - m.data_wait_seconds - m.comm_seconds);
       m.lr = cfg.lr;
       m.steps = steps;
+      double local_sums[3] = {sums[0], sums[1], sums[2]};
       comm.allreduce_sum(sums, 3);
       m.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
       m.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
@@ -235,8 +390,18 @@ struct Trainer::Impl {
         comm.broadcast_idle(v, sizeof v, 0);
         m.val_loss = v[0];
         m.val_accuracy = v[1];
+        watchdog.beat("validation");
       }
       result.epochs.push_back(m);
+      const bool epoch_done = static_cast<size_t>(steps) == sampler.steps_per_epoch();
+      const bool last_iteration = epoch + 1 == cfg.epochs || (cfg.max_steps > 0 && result.steps >= cfg.max_steps);
+      if (!cfg.checkpoint_dir.empty() &&
+          ((cfg.checkpoint_every == 0 && epoch_done) ||
+           (cfg.checkpoint_every > 0 && result.steps % cfg.checkpoint_every == 0) || last_iteration)) {
+        // Always at the end of the run too, so that a run cut short by --max-steps can go on.
+        const double zeros[3] = {0.0, 0.0, 0.0};
+        result.last_checkpoint = epoch_done ? checkpoint(epoch + 1, 0, zeros) : checkpoint(epoch, steps, local_sums);
+      }
       notify([&](TrainObserver& o) { o.on_epoch_end(m); });
       if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) {
         stop = true;
@@ -279,10 +444,12 @@ struct Trainer::Impl {
   AlignedVector<float> dlogits;
   data::EpochSampler sampler;
   GradientReducer reducer;
-  FaultPoint fail, perturb;
+  FaultPoint fail, perturb, kill, term;
   SplitData val, test;
   std::vector<TrainObserver*> observers;
   double comm_seconds = 0.0;
+  bool resumed = false;
+  CheckpointMeta meta;  // of the checkpoint resumed from
 };
 
 Trainer::Trainer(const TrainConfig& config, Communicator& comm, const Logger& log)

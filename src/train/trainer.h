@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ struct TrainConfig {
   bool evaluate = true;           // validation each epoch, test at the end (rank 0)
   int progress_every = 20;        // steps between progress events (reduced over ranks)
   std::string save_path;          // --save: trained model as HDF5
+  std::string checkpoint_dir;     // --checkpoint-dir: where checkpoints go (empty: none)
+  int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: at each epoch end
+  int keep_checkpoints = 3;       // newest K kept
+  std::string resume;             // "", "auto" (newest valid in checkpoint_dir) or a file
+  double timeout_s = 60.0;        // watchdog: no progress for this long ends the job (0: off)
 };
 
 struct EpochMetrics {
@@ -50,7 +56,16 @@ struct TrainResult {
   std::vector<EpochMetrics> epochs;
   EvalResult test;
   int64_t steps = 0;
+  bool preempted = false;         // stopped by SIGTERM/SIGUSR1 after writing a checkpoint
+  std::string last_checkpoint;    // path of the newest checkpoint written (rank 0)
 };
+
+// Non-finite loss: training stops at that step, no checkpoint of the bad weights is written.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+inline constexpr int kExitDiverged = 4;
 
 class Model;
 

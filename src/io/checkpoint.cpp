@@ -1,0 +1,145 @@
+// Checkpoint writer/reader (HDF5): model tensors, optimizer group, metadata attributes, and an
+// FNV-1a checksum over every float stored, verified on read.
+#include "io/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "data_pipeline/hdf5_util.h"
+#include "io/model_io.h"
+#include "train/replica_check.h"
+
+namespace mnist_dist {
+namespace fs = std::filesystem;
+namespace h5 = data::h5;
+
+namespace {
+
+uint64_t content_checksum(const Model& model, Adam& adam) {
+  const ParamArena& a = model.arena();
+  uint64_t h = hash_arena(a, true);
+  h = hash_bytes(adam.m(), adam.count() * sizeof(float), h);
+  return hash_bytes(adam.v(), adam.count() * sizeof(float), h);
+}
+
+void write_flat(hid_t file, const char* name, const float* data, size_t n) {
+  const hsize_t dims[1] = {n};
+  h5::Handle space = h5::dataspace(MD_H5(H5Screate_simple(1, dims, nullptr)));
+  h5::Handle dset = h5::dataset(MD_H5(H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
+                                                 H5P_DEFAULT, H5P_DEFAULT)));
+  MD_H5(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+}
+
+void read_flat(hid_t file, const char* name, float* data, size_t n, const std::string& path) {
+  if (!h5_dataset_exists(file, name)) throw UserError(path + ": dataset '" + name + "' is missing");
+  h5::Handle dset = h5::dataset(MD_H5(H5Dopen2(file, name, H5P_DEFAULT)));
+  const h5::DatasetInfo info = h5::inspect(dset.get());
+  if (info.dims != std::vector<hsize_t>{n} || info.type_class != H5T_FLOAT)
+    throw UserError(path + ": dataset '" + name + "' has the wrong shape (" + std::to_string(n) +
+                    " floats expected)");
+  if (H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    throw UserError(path + ": cannot read '" + name + "' (truncated or corrupt)");
+}
+
+}  // namespace
+
+std::string checkpoint_file_name(int64_t global_step) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "ckpt-%010lld.h5", static_cast<long long>(global_step));
+  return buf;
+}
+
+void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
+                      const CheckpointMeta& meta) {
+  h5::quiet_errors();
+  const std::string tmp = path + ".tmp";
+  {
+    const hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) throw UserError("cannot create checkpoint " + tmp + ": " + h5::error_message());
+    h5::Handle file = h5::file(id);
+    write_model_tensors(file.get(), model, kCheckpointFormat);
+    h5::Handle g(MD_H5(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), H5Gclose);
+    write_flat(file.get(), "optimizer/m", adam.m(), adam.count());
+    write_flat(file.get(), "optimizer/v", adam.v(), adam.count());
+    const hid_t f = file.get();
+    h5::write_attr(f, "optimizer", std::string("adam"));
+    h5::write_attr(f, "adam_step", static_cast<int64_t>(adam.steps()));
+    h5::write_attr(f, "global_step", meta.global_step);
+    h5::write_attr(f, "epoch", static_cast<int64_t>(meta.epoch));
+    h5::write_attr(f, "step_in_epoch", meta.step_in_epoch);
+    h5::write_attr(f, "epoch_loss_sum", meta.epoch_sums[0]);
+    h5::write_attr(f, "epoch_correct", meta.epoch_sums[1]);
+    h5::write_attr(f, "epoch_count", meta.epoch_sums[2]);
+    h5::write_attr(f, "batch_size", meta.batch_size);
+    h5::write_attr(f, "seed", meta.seed);
+    h5::write_attr(f, "train_samples", meta.train_samples);
+    h5::write_attr(f, "drop_last", static_cast<int64_t>(meta.drop_last ? 1 : 0));
+    h5::write_attr(f, "world_size", meta.world_size);
+    h5::write_attr(f, "config", meta.config_json);
+    h5::write_attr(f, "checksum_fnv1a64", content_checksum(model, adam));
+    MD_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw UserError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
+CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam) {
+  h5::quiet_errors();
+  if (!fs::is_regular_file(path)) throw UserError("checkpoint " + path + " does not exist");
+  h5::Handle file = h5::open_file(path);
+  const hid_t f = file.get();
+  const std::string format = h5::has_attr(f, "format") ? h5::read_string_attr(f, "format", path) : "";
+  if (format != kCheckpointFormat)
+    throw UserError(path + " is not an mnist_dist checkpoint (format '" + format + "')");
+  CheckpointMeta m;
+  m.model = h5::read_string_attr(f, "model", path);
+  if (m.model != model.arch())
+    throw UserError(path + " is a checkpoint of a '" + m.model + "' model, this run trains '" +
+                    model.arch() + "' (--model)");
+  read_model_tensors(f, model, path);
+  read_flat(f, "optimizer/m", adam.m(), adam.count(), path);
+  read_flat(f, "optimizer/v", adam.v(), adam.count(), path);
+  adam.set_steps(h5::read_int_attr(f, "adam_step", path));
+  m.global_step = h5::read_int_attr(f, "global_step", path);
+  m.epoch = static_cast<int>(h5::read_int_attr(f, "epoch", path));
+  m.step_in_epoch = h5::read_int_attr(f, "step_in_epoch", path);
+  m.epoch_sums[0] = h5::read_double_attr(f, "epoch_loss_sum", path);
+  m.epoch_sums[1] = h5::read_double_attr(f, "epoch_correct", path);
+  m.epoch_sums[2] = h5::read_double_attr(f, "epoch_count", path);
+  m.batch_size = h5::read_int_attr(f, "batch_size", path);
+  m.seed = h5::read_uint_attr(f, "seed", path);
+  m.train_samples = h5::read_int_attr(f, "train_samples", path);
+  m.drop_last = h5::read_int_attr(f, "drop_last", path) != 0;
+  m.world_size = h5::read_int_attr(f, "world_size", path);
+  m.config_json = h5::read_string_attr(f, "config", path);
+  if (h5::read_uint_attr(f, "checksum_fnv1a64", path) != content_checksum(model, adam))
+    throw UserError(path + ": checksum mismatch (the checkpoint is corrupt)");
+  if (m.global_step < 0 || m.epoch < 0 || m.step_in_epoch < 0 || adam.steps() != m.global_step)
+    throw UserError(path + ": inconsistent step counters");
+  return m;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() == 18 && name.rfind("ckpt-", 0) == 0 && name.substr(15) == ".h5") out.push_back(e.path().string());
+  }
+  std::sort(out.rbegin(), out.rend());  // zero-padded step: lexical order is step order
+  return out;
+}
+
+void prune_checkpoints(const std::string& dir, int keep) {
+  const std::vector<std::string> all = list_checkpoints(dir);
+  for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove(all[i], ec);
+  }
+}
+
+}  // namespace mnist_dist

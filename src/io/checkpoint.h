@@ -1,0 +1,48 @@
+// Training checkpoints: the model tensors (same layout as a saved model, so load_model and
+// `mnist_dist predict` read them) plus Adam's moments and step, the position in the epoch
+// schedule, the epoch's partial metric sums, the run configuration and a content checksum.
+// Written by rank 0 to a temporary name and renamed; the newest K are kept.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "optim/adam.h"
+
+namespace mnist_dist {
+
+struct CheckpointMeta {
+  int64_t global_step = 0;       // optimizer steps applied
+  int epoch = 0;                 // 0-based epoch the next step belongs to
+  int64_t step_in_epoch = 0;     // steps of that epoch already done
+  double epoch_sums[3] = {0, 0, 0};  // loss sum, correct, count of that epoch so far (all ranks)
+  // Identity of the run; a resume must match these.
+  std::string model;
+  int64_t batch_size = 0;
+  uint64_t seed = 0;
+  int64_t train_samples = 0;
+  bool drop_last = false;
+  // Informational.
+  int64_t world_size = 0;
+  std::string config_json;
+};
+
+// ckpt-<global step, 10 digits>.h5
+std::string checkpoint_file_name(int64_t global_step);
+
+void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
+                      const CheckpointMeta& meta);
+
+// Reads and verifies (format, model, shapes, checksum); fills model, adam and meta.
+// UserError naming the file and the problem otherwise.
+CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam);
+
+// Checkpoint files of dir, newest (highest step) first.
+std::vector<std::string> list_checkpoints(const std::string& dir);
+
+// Deletes all but the newest `keep` checkpoints of dir.
+void prune_checkpoints(const std::string& dir, int keep);
+
+}  // namespace mnist_dist

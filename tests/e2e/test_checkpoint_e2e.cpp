@@ -1,0 +1,171 @@
+// Checkpoints and exact resume as users hit them: a run killed at any step and resumed ends
+// bit for bit where the uninterrupted run ends; SIGTERM under mpirun checkpoints and exits 3;
+// a dead rank ends the job within the bound; a corrupt checkpoint is skipped; a diverging run
+// stops with the step named and writes no checkpoint of the bad weights.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "idx_writer.h"
+#include "io/checkpoint.h"
+#include "io/model_io.h"
+#include "model/model.h"
+#include "run_command.h"
+
+namespace fs = std::filesystem;
+using mnist_dist::testing::last_value;
+using mnist_dist::testing::run_command;
+
+namespace {
+
+const std::string kDist = MNIST_DIST_BIN;
+const std::string kMpiexec = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                                         "OMPI_MCA_btl_vader_single_copy_mechanism=none ") +
+                             MPIEXEC_BIN + " --oversubscribe -n ";
+
+class CheckpointE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("md_ckpt_e2e_" + std::to_string(getpid()));
+    fs::create_directories(root_ / "idx");
+    // 3000 samples → 2100 train → 17 steps per epoch at batch 128.
+    mnist_dist::testing::write_block_dataset((root_ / "idx").string(), 3000, 300);
+    const auto r = run_command(std::string(MNIST_PREPARE_BIN) + " --idx-dir " + (root_ / "idx").string() +
+                               " --out " + (root_ / "h5").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    full_ = (root_ / "full.h5").string();
+    const auto f = run_command(kDist + common() + " --save " + full_);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  // 40 steps over 3 epochs (17 + 17 + 6), two threads.
+  static std::string common() {
+    return " --data " + (root_ / "h5").string() + " --epochs 3 --max-steps 40 --threads 2";
+  }
+  static std::string dir(const std::string& name) { return (root_ / name).string(); }
+
+  static mnist_dist::Model load(const std::string& path) {
+    mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+    mnist_dist::load_model(m, path);
+    return m;
+  }
+  static bool bitwise_equal(const std::string& a, const std::string& b) {
+    mnist_dist::Model ma = load(a), mb = load(b);
+    const auto& x = ma.arena();
+    const auto& y = mb.arena();
+    return std::memcmp(x.params(), y.params(), x.param_count() * sizeof(float)) == 0 &&
+           std::memcmp(x.state(), y.state(), x.state_count() * sizeof(float)) == 0;
+  }
+  static fs::path root_;
+  static std::string full_;
+};
+fs::path CheckpointE2E::root_;
+std::string CheckpointE2E::full_;
+
+class KillAndResume : public CheckpointE2E, public ::testing::WithParamInterface<int> {};
+
+TEST_P(KillAndResume, EqualsTheUninterruptedRunBitForBit) {
+  const int kill_at = GetParam();
+  const std::string ck = dir("ck_kill_" + std::to_string(kill_at));
+  const std::string out = dir("resumed_" + std::to_string(kill_at) + ".h5");
+  const auto killed = run_command("MNIST_DIST_TEST_KILL=0:" + std::to_string(kill_at) + " " + kDist +
+                                  common() + " --checkpoint-dir " + ck + " --checkpoint-every 4");
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;  // SIGKILL
+  ASSERT_FALSE(mnist_dist::list_checkpoints(ck).empty());
+  const auto resumed = run_command(kDist + common() + " --checkpoint-dir " + ck +
+                                   " --checkpoint-every 4 --resume auto --save " + out);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const int from = kill_at / 4 * 4;
+  EXPECT_NE(resumed.output.find("resuming from " + ck + "/" + mnist_dist::checkpoint_file_name(from)),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_TRUE(bitwise_equal(out, full_)) << "killed after step " << kill_at;
+}
+
+// Mid-epoch, just after an epoch boundary (17), and in the last epoch.
+INSTANTIATE_TEST_SUITE_P(ThreePoints, KillAndResume, ::testing::Values(6, 18, 31));
+
+TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeCompletes) {
+  const std::string ck = dir("ck_term");
+  // Only rank 1 gets the signal, mid-epoch 2; both ranks must stop at the same step.
+  const auto stopped = run_command("MNIST_DIST_TEST_SIGNAL=1:23 " + kMpiexec + "2 " + kDist + common() +
+                                   " --threads 1 --checkpoint-dir " + ck);
+  EXPECT_EQ(stopped.exit_code, 3) << stopped.output;
+  EXPECT_NE(stopped.output.find("stopped by a signal (SIGTERM/SIGUSR1) at global step 23"), std::string::npos) << stopped.output;
+  const auto cks = mnist_dist::list_checkpoints(ck);
+  ASSERT_FALSE(cks.empty());
+  EXPECT_EQ(fs::path(cks.front()).filename().string(), mnist_dist::checkpoint_file_name(23));
+  const std::string out = dir("term_resumed.h5");
+  const auto resumed = run_command(kMpiexec + "2 " + kDist + common() + " --threads 1 --checkpoint-dir " +
+                                   ck + " --resume auto --save " + out);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("Test accuracy: "), std::string::npos);
+  // Same world size before and after the stop: the 2-rank run ends where it would have.
+  const std::string full2 = dir("full2.h5");
+  const auto f2 = run_command(kMpiexec + "2 " + kDist + common() + " --threads 1 --save " + full2);
+  ASSERT_EQ(f2.exit_code, 0) << f2.output;
+  EXPECT_TRUE(bitwise_equal(out, full2));
+}
+
+TEST_F(CheckpointE2E, ResumingOnAnotherWorldSizeContinuesTheTrajectory) {
+  const std::string ck1 = dir("ck_ws1"), ck2 = dir("ck_ws2");
+  const std::string first = kDist + " --data " + (root_ / "h5").string() + " --epochs 3 --threads 1";
+  ASSERT_EQ(run_command(first + " --max-steps 10 --checkpoint-dir " + ck1).exit_code, 0);
+  fs::copy(ck1, ck2);
+  const auto same = run_command(first + " --max-steps 30 --checkpoint-dir " + ck1 + " --resume auto");
+  const auto other = run_command(kMpiexec + "2 " + first + " --max-steps 30 --checkpoint-dir " + ck2 + " --resume auto");
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(other.output.find("written by 1 rank(s)"), std::string::npos) << other.output;
+  const double a = last_value(same.output, "Test loss: "), b = last_value(other.output, "Test loss: ");
+  std::printf("test loss after resuming at step 10 and 20 more steps: 1 rank %.6f, 2 ranks %.6f\n", a, b);
+  EXPECT_NEAR(a, b, 2e-3);
+}
+
+TEST_F(CheckpointE2E, KillingOneRankOfFourEndsTheJobWithinTheBound) {
+  const std::string ck = dir("ck_rankdeath");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_command("MNIST_DIST_TEST_KILL=2:9 " + kMpiexec + "4 " + kDist + common() +
+                             " --threads 1 --epochs 50 --max-steps 0 --timeout 20 --checkpoint-dir " + ck +
+                             " --checkpoint-every 4");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_LT(s, 60.0) << r.output;
+  // The last checkpoint (step 8) is intact.
+  const auto cks = mnist_dist::list_checkpoints(ck);
+  ASSERT_FALSE(cks.empty());
+  mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+  mnist_dist::Adam adam({}, m.arena().param_count());
+  EXPECT_EQ(mnist_dist::read_checkpoint(cks.front(), m, adam).global_step, 8);
+}
+
+TEST_F(CheckpointE2E, ACorruptNewestCheckpointIsSkippedWithAWarning) {
+  const std::string ck = dir("ck_corrupt");
+  ASSERT_EQ(run_command(kDist + common() + " --max-steps 8 --checkpoint-dir " + ck + " --checkpoint-every 4").exit_code, 0);
+  const auto cks = mnist_dist::list_checkpoints(ck);
+  ASSERT_EQ(cks.size(), 2u);
+  fs::resize_file(cks.front(), fs::file_size(cks.front()) / 2);  // a partial write
+  const auto r = run_command(kDist + common() + " --max-steps 10 --checkpoint-dir " + ck + " --resume auto");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + cks.back()), std::string::npos) << r.output;
+}
+
+TEST_F(CheckpointE2E, NonFiniteLossStopsWithTheStepAndNoCheckpointOfBadWeights) {
+  const std::string ck = dir("ck_nan");
+  const auto r = run_command(kDist + common() + " --lr 1e30 --checkpoint-dir " + ck + " --checkpoint-every 1");
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.output.find("non-finite loss at epoch 1, step "), std::string::npos) << r.output;
+  // Every checkpoint written holds finite weights (written before the bad step).
+  for (const auto& path : mnist_dist::list_checkpoints(ck)) {
+    mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+    mnist_dist::Adam adam({}, m.arena().param_count());
+    mnist_dist::read_checkpoint(path, m, adam);
+    for (size_t i = 0; i < m.arena().param_count(); ++i) ASSERT_TRUE(std::isfinite(m.arena().params()[i])) << path;
+  }
+}
+
+}  // namespace

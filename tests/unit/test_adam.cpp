@@ -1,0 +1,124 @@
+// Adam (Keras semantics): three steps on a few scalars against values computed by hand in
+// double, ε scaled as in Keras (not PyTorch), zero gradients, the bias-corrected step size,
+// and resuming from saved moments and step count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "optim/adam.h"
+
+namespace mnist_dist {
+namespace {
+
+// Keras: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; θ ← θ − lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε).
+// lr 0.1, β1 0.9, β2 0.999, ε 1e-7.
+//
+// Step 1 from zero moments: m = 0.1 g, v = 0.001 g², lr_1 = 0.1·√0.001/0.1 = 0.0316227766, so
+// θ moves by lr·sign(g)·|g| / (|g| + ε/√0.001) = 0.1·sign(g)·|g| / (|g| + 3.16227766e-6).
+//   a (g = 1):     1.0 − 0.1/(1 + 3.162e-6)          = 0.900000316226766
+//   b (g = −2):   −0.5 + 0.1·2/(2 + 3.162e-6)        = −0.400000158113633
+//   c (g = 1e-6):  2.0 − 0.1·1e-6/(1e-6 + 3.162e-6)  = 1.975974692664796
+//     (PyTorch's ε would give 2.0 − 0.1·1e-6/(1.1e-6) = 1.909: c pins the Keras ε.)
+// Step 2: a gets g = −2: m = 0.09 − 0.2 = −0.11, v = 0.000999 + 0.004 = 0.004999,
+//   lr_2 = 0.1·√0.001999/0.19 = 0.023531672532745;
+//   a = 0.900000316 + 0.0235316725·0.11/(√0.004999 + 1e-7) = 0.936610617150388
+// Step 3: a gets g = 0.5: m = −0.099 + 0.05 = −0.049, v = 0.004994001 + 0.00025 = 0.005244001,
+//   lr_3 = 0.1·√0.002997001/0.271 = 0.020201059743897;
+//   a = 0.936610617 + 0.0202010597·0.049/(√0.005244001 + 1e-7) = 0.950279664579605
+// b (constant g = −2) and c (constant g = 1e-6) after steps 2 and 3 likewise (m_t = (1−β1^t) g,
+// v_t = (1−β2^t) g²): the step is lr·sign(g)·|g|/(|g| + ε/√(1−β2^t)).
+// d (g = 0 always, zero moments) never moves.
+struct Expect {
+  double a, b, c, d;
+};
+constexpr Expect kAfter[3] = {
+    {0.900000316226766, -0.400000158113633, 1.9759746926647959, 0.3},
+    {0.936610617150388, -0.30000026994486884, 1.9450783324445533, 0.3},
+    {0.9502796645796052, -0.20000036127754095, 1.9097008293120235, 0.3},
+};
+constexpr double kM[3][3] = {{0.1, -0.2, 1e-7}, {-0.11, -0.38, 1.9e-7}, {-0.049, -0.542, 2.71e-7}};
+constexpr double kV[3][3] = {{0.001, 0.004, 1e-15},
+                             {0.004999, 0.007996, 1.999e-15},
+                             {0.005244001, 0.011988004, 2.997001e-15}};
+
+TEST(AdamKeras, ThreeStepsByHand) {
+  AdamConfig cfg;
+  cfg.lr = 0.1f;
+  Adam adam(cfg, 4);
+  std::vector<float> p{1.0f, -0.5f, 2.0f, 0.3f};
+  const float grads[3][4] = {{1.0f, -2.0f, 1e-6f, 0.0f},
+                             {-2.0f, -2.0f, 1e-6f, 0.0f},
+                             {0.5f, -2.0f, 1e-6f, 0.0f}};
+  for (int t = 0; t < 3; ++t) {
+    adam.step(p.data(), grads[t]);
+    EXPECT_EQ(adam.steps(), t + 1);
+    EXPECT_NEAR(p[0], kAfter[t].a, 2e-6) << "step " << t + 1;
+    EXPECT_NEAR(p[1], kAfter[t].b, 2e-6) << "step " << t + 1;
+    EXPECT_NEAR(p[2], kAfter[t].c, 2e-6) << "step " << t + 1;
+    EXPECT_EQ(p[3], 0.3f) << "zero gradient, zero moments: unchanged";
+    // β2 = 0.999f is 0.99900001 in float, so 1 − β2 is off by 1.3e-5 relative: v to 1e-4.
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_NEAR(adam.m()[i], kM[t][i], 1e-6 * std::fabs(kM[t][i])) << "m, step " << t + 1;
+      EXPECT_NEAR(adam.v()[i], kV[t][i], 1e-4 * std::fabs(kV[t][i])) << "v, step " << t + 1;
+    }
+    EXPECT_EQ(adam.m()[3], 0.0f);
+    EXPECT_EQ(adam.v()[3], 0.0f);
+  }
+}
+
+TEST(AdamKeras, BiasCorrectedStepSize) {
+  AdamConfig cfg;  // Keras defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-7
+  Adam adam(cfg, 1);
+  EXPECT_FLOAT_EQ(cfg.lr, 1e-3f);
+  EXPECT_FLOAT_EQ(cfg.beta1, 0.9f);
+  EXPECT_FLOAT_EQ(cfg.beta2, 0.999f);
+  EXPECT_FLOAT_EQ(cfg.epsilon, 1e-7f);
+  const double b1 = 0.9f, b2 = 0.999f;  // as the float config holds them
+  for (int t : {1, 2, 3, 10, 1000}) {
+    const double expect = 1e-3 * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+    EXPECT_NEAR(adam.coeffs(t).lr_t, expect, 1e-6 * expect) << "t = " << t;
+  }
+  const double lr1 = 1e-3 * std::sqrt(0.001) / 0.1;  // 3.1623e-4 (float β2: 1e-5 relative)
+  EXPECT_NEAR(adam.coeffs(1).lr_t, lr1, 2e-5 * lr1);
+}
+
+// A zero gradient leaves a parameter with zero moments unchanged; with non-zero moments the
+// parameter keeps moving (momentum) — both as Keras does.
+TEST(AdamKeras, ZeroGradient) {
+  AdamConfig cfg;
+  cfg.lr = 0.1f;
+  Adam adam(cfg, 2);
+  std::vector<float> p{0.7f, 0.7f};
+  const float g1[2] = {0.0f, 1.0f}, g0[2] = {0.0f, 0.0f};
+  adam.step(p.data(), g1);
+  EXPECT_EQ(p[0], 0.7f);
+  const float after1 = p[1];
+  adam.step(p.data(), g0);
+  EXPECT_EQ(p[0], 0.7f);
+  // Step 2 with g = 0: m = 0.09, v = 0.000999, lr_2 = 0.1·√0.001999/0.19.
+  const double lr2 = 0.1 * std::sqrt(1 - 0.999 * 0.999) / (1 - 0.81);
+  EXPECT_NEAR(p[1], after1 - lr2 * 0.09 / (std::sqrt(0.000999) + 1e-7), 2e-6);
+}
+
+// Resuming from saved moments and step count continues exactly as an uninterrupted run.
+TEST(AdamKeras, ResumeFromSavedState) {
+  AdamConfig cfg;
+  cfg.lr = 0.05f;
+  Adam a(cfg, 3), b(cfg, 3);
+  std::vector<float> pa{0.1f, -0.2f, 0.3f};
+  const float g[3][3] = {{0.5f, -1.0f, 2.0f}, {0.1f, 0.2f, -0.3f}, {-1.0f, 0.0f, 0.7f}};
+  a.step(pa.data(), g[0]);
+  a.step(pa.data(), g[1]);
+  std::vector<float> pb = pa;
+  std::copy_n(a.m(), 3, b.m());
+  std::copy_n(a.v(), 3, b.v());
+  b.set_steps(a.steps());
+  a.step(pa.data(), g[2]);
+  b.step(pb.data(), g[2]);
+  EXPECT_EQ(pa, pb);
+  EXPECT_EQ(b.steps(), 3);
+}
+
+}  // namespace
+}  // namespace mnist_dist
