@@ -10,11 +10,14 @@
 #include <exception>
 
 #include "app/commands.h"
+#include "app/device_setup.h"
 #include "app/threads.h"
 #include "comm/communicator.h"
 #include "core/error.h"
 #include "model/model.h"
+#include "report/cli_flags.h"
 #include "report/console.h"
+#include "report/run_recorder.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 
@@ -23,7 +26,7 @@ namespace mnist_dist {
 int run_train(int argc, char** argv) {
   TrainConfig cfg;
   std::string bn = "sync";
-  std::string device = "cpu";
+  std::string device = "auto";
   CLI::App app{
       "mnist_dist: data-parallel training of LeNet-5-family networks on MNIST-format data.\n"
       "Trains on the train shards of --data (made by mnist_prepare), evaluates the validation\n"
@@ -59,8 +62,9 @@ int run_train(int argc, char** argv) {
   app.add_option("--bn", bn, "BatchNorm statistics: sync (over the global batch) or local (per rank)")
       ->check(CLI::IsMember({"sync", "local"}))
       ->capture_default_str();
-  app.add_option("--device", device, "Where to train: cpu (this build has no CUDA backend yet)")
-      ->check(CLI::IsMember({"cpu"}))
+  app.add_option("--device", device,
+                 "Where to train: auto (a GPU per local rank when usable, else CPU), cuda, cpu")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
       ->capture_default_str();
   app.add_flag("--drop-last", cfg.drop_last, "Drop the last partial batch of each epoch");
   app.add_option("--hash-check-every", cfg.hash_check_every,
@@ -71,6 +75,17 @@ int run_train(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
+  std::string run_dir;
+  bool quiet = false;
+  int log_every = 100;
+  app.add_option("--run-dir", run_dir,
+                 "Write config.json, metrics.jsonl/.csv, test_report.json and the pictures here "
+                 "(default: runs/<date>-<time>)");
+  app.add_flag("--quiet,-q", quiet, "Print only errors and the final test lines");
+  app.add_option("--log-every", log_every,
+                 "Steps between progress lines (when not on a terminal) and step records in metrics")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   std::string every = "epoch";
   app.add_option("--checkpoint-dir", cfg.checkpoint_dir,
                  "Write checkpoints here (rank 0; HDF5, temporary name + rename)");
@@ -117,13 +132,14 @@ int run_train(int argc, char** argv) {
   install_stop_signal_handlers();
 
   // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
-  std::unique_ptr<Communicator> comm;
+  DeviceSetup dev;
   try {
-    comm = launched_by_mpi() ? make_mpi_world_communicator() : make_single_process_communicator();
+    dev = setup_device(device);
   } catch (const UserError& e) {
     std::fprintf(stderr, "mnist_dist: error: %s\n", e.what());
     return kExitUsage;
   }
+  std::unique_ptr<Communicator>& comm = dev.comm;
   // Any error on any rank ends the whole job, naming the rank.
   auto fail = [&](const char* kind, const char* what, int code) {
     if (comm->size() > 1) {
@@ -139,9 +155,16 @@ int run_train(int argc, char** argv) {
   try {
     const int threads = cfg.threads > 0 ? cfg.threads : default_threads(comm->local_size());
     set_threads(threads);
-    Logger log(comm->rank());
-    ConsoleObserver console;
-    const TrainResult result = train(cfg, *comm, log, {&console});
+    Logger log(comm->rank(), quiet);
+    if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
+    // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so
+    // every rank takes rank 0's choice.
+    int mode = static_cast<int>(progress_mode_for(stdout, quiet));
+    comm->broadcast(&mode, sizeof mode, 0);
+    cfg.progress_every = progress_interval(static_cast<ProgressMode>(mode), log_every);
+    ConsoleObserver console(static_cast<ProgressMode>(mode), log_every);
+    RunRecorder recorder({run_dir, log_every, true, {argv, argv + argc}, cli_flags(app)}, log);
+    const TrainResult result = train(cfg, *comm, log, {&recorder, &console}, dev.cuda.get());
     comm->barrier();
     return result.preempted ? kExitPreempted : kExitOk;
   } catch (const UserError& e) {

@@ -5,5 +5,8 @@
 namespace mnist_dist {
 
 int run_train(int argc, char** argv);  // the default: `mnist_dist [train] --data DIR ...`
+int run_predict(int argc, char** argv);  // `mnist_dist predict --checkpoint PATH IMAGE...`
+int run_export(int argc, char** argv);   // `mnist_dist export --checkpoint PATH --onnx FILE`
+int run_plot(int argc, char** argv);     // `mnist_dist plot RUN_DIR`
 
 }  // namespace mnist_dist

@@ -17,11 +17,16 @@ namespace h5 = data::h5;
 
 namespace {
 
-uint64_t content_checksum(const Model& model, Adam& adam) {
-  const ParamArena& a = model.arena();
-  uint64_t h = hash_arena(a, true);
-  h = hash_bytes(adam.m(), adam.count() * sizeof(float), h);
-  return hash_bytes(adam.v(), adam.count() * sizeof(float), h);
+// Host copies of Adam's moments.
+struct Moments {
+  std::vector<float> m, v;
+  explicit Moments(size_t n) : m(n), v(n) {}
+};
+
+uint64_t content_checksum(const Model& model, const Moments& mo) {
+  uint64_t h = hash_arena(model.arena(), true);
+  h = hash_bytes(mo.m.data(), mo.m.size() * sizeof(float), h);
+  return hash_bytes(mo.v.data(), mo.v.size() * sizeof(float), h);
 }
 
 void write_flat(hid_t file, const char* name, const float* data, size_t n) {
@@ -61,8 +66,10 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
     h5::Handle file = h5::file(id);
     write_model_tensors(file.get(), model, kCheckpointFormat);
     h5::Handle g(MD_H5(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), H5Gclose);
-    write_flat(file.get(), "optimizer/m", adam.m(), adam.count());
-    write_flat(file.get(), "optimizer/v", adam.v(), adam.count());
+    Moments mo(adam.count());
+    adam.download_moments(mo.m.data(), mo.v.data());
+    write_flat(file.get(), "optimizer/m", mo.m.data(), adam.count());
+    write_flat(file.get(), "optimizer/v", mo.v.data(), adam.count());
     const hid_t f = file.get();
     h5::write_attr(f, "optimizer", std::string("adam"));
     h5::write_attr(f, "adam_step", static_cast<int64_t>(adam.steps()));
@@ -78,7 +85,7 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
     h5::write_attr(f, "drop_last", static_cast<int64_t>(meta.drop_last ? 1 : 0));
     h5::write_attr(f, "world_size", meta.world_size);
     h5::write_attr(f, "config", meta.config_json);
-    h5::write_attr(f, "checksum_fnv1a64", content_checksum(model, adam));
+    h5::write_attr(f, "checksum_fnv1a64", content_checksum(model, mo));
     MD_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
   }
   std::error_code ec;
@@ -100,8 +107,10 @@ CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam
     throw UserError(path + " is a checkpoint of a '" + m.model + "' model, this run trains '" +
                     model.arch() + "' (--model)");
   read_model_tensors(f, model, path);
-  read_flat(f, "optimizer/m", adam.m(), adam.count(), path);
-  read_flat(f, "optimizer/v", adam.v(), adam.count(), path);
+  Moments mo(adam.count());
+  read_flat(f, "optimizer/m", mo.m.data(), adam.count(), path);
+  read_flat(f, "optimizer/v", mo.v.data(), adam.count(), path);
+  adam.upload_moments(mo.m.data(), mo.v.data());
   adam.set_steps(h5::read_int_attr(f, "adam_step", path));
   m.global_step = h5::read_int_attr(f, "global_step", path);
   m.epoch = static_cast<int>(h5::read_int_attr(f, "epoch", path));
@@ -115,7 +124,7 @@ CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam
   m.drop_last = h5::read_int_attr(f, "drop_last", path) != 0;
   m.world_size = h5::read_int_attr(f, "world_size", path);
   m.config_json = h5::read_string_attr(f, "config", path);
-  if (h5::read_uint_attr(f, "checksum_fnv1a64", path) != content_checksum(model, adam))
+  if (h5::read_uint_attr(f, "checksum_fnv1a64", path) != content_checksum(model, mo))
     throw UserError(path + ": checksum mismatch (the checkpoint is corrupt)");
   if (m.global_step < 0 || m.epoch < 0 || m.step_in_epoch < 0 || adam.steps() != m.global_step)
     throw UserError(path + ": inconsistent step counters");

@@ -32,6 +32,7 @@ struct CheckpointMeta {
 // ckpt-<global step, 10 digits>.h5
 std::string checkpoint_file_name(int64_t global_step);
 
+// Writes the model's host copies (sync_to_host() first on a GPU) and Adam's moments.
 void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
                       const CheckpointMeta& meta);
 

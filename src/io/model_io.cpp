@@ -46,7 +46,7 @@ void write_model_tensors(hid_t file, const Model& model, const char* format) {
     h5::Handle space = h5::dataspace(MD_H5(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr)));
     h5::Handle dset = h5::dataset(MD_H5(H5Dcreate2(file, p.name.c_str(), H5T_IEEE_F32LE, space.get(),
                                                    H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
-    const float* src = (p.trainable ? a.params() : a.state()) + p.offset;
+    const float* src = (p.trainable ? a.host_params() : a.host_state()) + p.offset;
     MD_H5(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, src));
     h5::write_attr(dset.get(), "trainable", static_cast<int64_t>(p.trainable ? 1 : 0));
   }
@@ -63,11 +63,12 @@ void read_model_tensors(hid_t file, Model& model, const std::string& path) {
     if (info.dims != want || info.type_class != H5T_FLOAT)
       throw UserError(path + ": dataset '" + p.name + "' has the wrong shape or type for a " +
                       model.arch() + " model");
-    float* dst = (p.trainable ? a.params() : a.state()) + p.offset;
+    float* dst = (p.trainable ? a.host_params() : a.host_state()) + p.offset;
     if (H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
       throw UserError(path + ": cannot read dataset '" + p.name + "' (truncated or corrupt file): " +
                       h5::error_message());
   }
+  a.sync_to_device();
 }
 
 void save_model(const Model& model, const std::string& path) {

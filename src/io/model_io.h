@@ -25,6 +25,8 @@ std::string read_model_arch(const std::string& path);
 void load_model(Model& model, const std::string& path);
 
 // Building blocks shared with checkpoints: the root attributes and the tensors of `model`.
+// Writing reads the arena's host copies (sync_to_host() first on a GPU); reading fills them
+// and uploads.
 void write_model_tensors(hid_t file, const Model& model, const char* format);
 void read_model_tensors(hid_t file, Model& model, const std::string& path);
 // True when every component of "a/b/c" exists in `file` and the last is a dataset.

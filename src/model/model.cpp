@@ -17,7 +17,12 @@ std::vector<std::string> model_names() { return {"seed", "lenet5"}; }
 
 Model::Model(const std::string& arch, Backend backend, Shape input, int num_classes,
              int max_batch)
-    : arch_(arch), backend_(backend), input_(input), classes_(num_classes), max_batch_(max_batch) {
+    : arch_(arch),
+      backend_(backend),
+      input_(input),
+      classes_(num_classes),
+      max_batch_(max_batch),
+      arena_(backend) {
   const Backend b = backend;
   const int c0 = input.c;
   auto flat = [&](int c, int h, int w) { return c * h * w; };
@@ -75,8 +80,9 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
     layer->reserve(s);
     s = layer->output_shape(s);
     out_shapes_.push_back(s);
-    acts_.emplace_back(s.size(), 0.0f);
-    dacts_.emplace_back(s.size(), 0.0f);
+    acts_.emplace_back(backend, s.size());
+    // The last layer's upstream gradient is the loss's dlogits buffer.
+    dacts_.emplace_back(backend, &layer == &layers_.back() ? 0 : s.size());
   }
   MD_CHECK(s.per_sample() == static_cast<size_t>(num_classes), "model output " + s.str());
   arena_.finalize();
@@ -90,6 +96,7 @@ void Model::add(LayerPtr layer, const std::string& name) {
 void Model::init(uint64_t seed) {
   Rng rng(seed, /*stream=*/0x1417);
   for (auto& layer : layers_) layer->init(arena_, rng);
+  arena_.sync_to_device();
 }
 
 const Tensor& Model::forward(Context& ctx, const float* x, int n, bool training) {
@@ -111,12 +118,11 @@ void Model::backward(Context& ctx, const float* dlogits, const std::function<voi
   const int n = last_n_;
   MD_CHECK(last_input_ != nullptr, "backward before forward");
   const size_t last = layers_.size() - 1;
-  std::copy_n(dlogits, out_shapes_[last].with_batch(n).size(), dacts_[last].data());
   for (size_t k = layers_.size(); k-- > 0;) {
     Tensor x = k == 0 ? Tensor{const_cast<float*>(last_input_), input_.with_batch(n)}
                       : Tensor{acts_[k - 1].data(), out_shapes_[k - 1].with_batch(n)};
     Tensor y{acts_[k].data(), out_shapes_[k].with_batch(n)};
-    Tensor dy{dacts_[k].data(), y.shape};
+    Tensor dy{k == last ? const_cast<float*>(dlogits) : dacts_[k].data(), y.shape};
     Tensor dx{k == 0 ? nullptr : dacts_[k - 1].data(), x.shape};
     layers_[k]->backward(ctx, arena_, x, y, dy, dx);
     if (grads_ready && grad_ranges_[k].second > grad_ranges_[k].first) grads_ready(static_cast<int>(k));

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/aligned.h"
+#include "core/buffer.h"
 #include "layers/layer.h"
 #include "model/param_arena.h"
 
@@ -24,12 +24,14 @@ class Model {
   Model(Model&&) = default;
   Model& operator=(Model&&) = default;
 
-  // Keras-default initialisation from a seed (same seed → same weights everywhere).
+  // Keras-default initialisation from a seed (same seed → same weights everywhere), computed
+  // on the host and uploaded.
   void init(uint64_t seed);
 
+  Backend backend() const { return backend_; }
   // x: (n, C, H, W) in the backend's memory; returns the logits (n, classes).
   const Tensor& forward(Context& ctx, const float* x, int n, bool training);
-  // dlogits: (n, classes) for the batch of the last forward. grads_ready(layer_index) is called
+  // dlogits: (n, classes), backend memory, for the batch of the last forward. grads_ready(layer_index) is called
   // after each layer with parameters has written its gradients (last layer first).
   void backward(Context& ctx, const float* dlogits,
                 const std::function<void(int)>& grads_ready = nullptr);
@@ -57,8 +59,8 @@ class Model {
   std::vector<LayerPtr> layers_;
   std::vector<Shape> out_shapes_;                    // per layer, for max_batch
   std::vector<std::pair<size_t, size_t>> grad_ranges_;
-  std::vector<AlignedVector<float>> acts_;           // acts_[i] = output of layer i
-  std::vector<AlignedVector<float>> dacts_;          // dacts_[i] = dL/d(output of layer i)
+  std::vector<Buffer<float>> acts_;                  // acts_[i] = output of layer i
+  std::vector<Buffer<float>> dacts_;                 // dacts_[i] = dL/d(output of layer i)
   const float* last_input_ = nullptr;
   int last_n_ = 0;
   Tensor logits_;

@@ -19,21 +19,43 @@ int ParamArena::declare(const std::string& name, std::vector<int> shape, bool tr
 
 void ParamArena::finalize() {
   MD_CHECK(!finalized_, "finalize called twice");
-  params_.assign(param_end_, 0.0f);
-  grads_.assign(param_end_, 0.0f);
-  state_.assign(state_end_, 0.0f);
+  // On the CPU the "device" buffers are the live values and the host copies are unused.
+  if (backend_ == Backend::kCuda) {
+    params_ = Buffer<float>(Backend::kCpu, param_end_);
+    state_ = Buffer<float>(Backend::kCpu, state_end_);
+  }
+  d_params_ = Buffer<float>(backend_, param_end_);
+  d_grads_ = Buffer<float>(backend_, param_end_);
+  d_state_ = Buffer<float>(backend_, state_end_);
   finalized_ = true;
 }
 
 float* ParamArena::param(int id) {
   const ParamInfo& p = infos_.at(id);
-  return (p.trainable ? params_.data() : state_.data()) + p.offset;
+  return (p.trainable ? params() : state()) + p.offset;
 }
 
 float* ParamArena::grad(int id) {
   const ParamInfo& p = infos_.at(id);
   MD_CHECK(p.trainable, "gradient of non-trainable tensor " + p.name);
-  return grads_.data() + p.offset;
+  return grads() + p.offset;
+}
+
+float* ParamArena::host_param(int id) {
+  const ParamInfo& p = infos_.at(id);
+  return (p.trainable ? host_params() : host_state()) + p.offset;
+}
+
+void ParamArena::sync_to_device() {
+  if (backend_ == Backend::kCpu) return;
+  d_params_.upload(params_.data(), param_end_);
+  d_state_.upload(state_.data(), state_end_);
+}
+
+void ParamArena::sync_to_host() {
+  if (backend_ == Backend::kCpu) return;
+  d_params_.download(params_.data(), param_end_);
+  d_state_.download(state_.data(), state_end_);
 }
 
 size_t ParamArena::trainable_scalars() const {

@@ -3,9 +3,30 @@
 
 #include <cmath>
 
+#include "core/error.h"
+#include "optim/adam_cuda.h"
+
 namespace mnist_dist {
 
-Adam::Adam(const AdamConfig& config, size_t count) : cfg_(config), m_(count, 0.0f), v_(count, 0.0f) {}
+Adam::Adam(const AdamConfig& config, size_t count, Backend backend)
+    : cfg_(config), m_(backend, count), v_(backend, count) {}
+
+void Adam::download_moments(float* m, float* v) const {
+  m_.download(m, m_.size());
+  v_.download(v, v_.size());
+}
+
+void Adam::upload_moments(const float* m, const float* v) {
+  m_.upload(m, m_.size());
+  v_.upload(v, v_.size());
+}
+
+void Adam::step(Context& ctx, float* params, const float* grads) {
+  if (backend() == Backend::kCpu) return step(params, grads);
+  MD_CHECK(ctx.cuda != nullptr, "Adam on the CUDA backend without a CUDA context");
+  ++t_;
+  adam_step_cuda(params, grads, m_.data(), v_.data(), m_.size(), coeffs(t_), *ctx.cuda);
+}
 
 adam::Coeffs Adam::coeffs(int64_t t) const {
   const double b1t = std::pow(static_cast<double>(cfg_.beta1), static_cast<double>(t));
@@ -15,6 +36,7 @@ adam::Coeffs Adam::coeffs(int64_t t) const {
 }
 
 void Adam::step(float* params, const float* grads) {
+  MD_CHECK(backend() == Backend::kCpu, "Adam::step without a context on a GPU backend");
   ++t_;
   const adam::Coeffs c = coeffs(t_);
   const long n = static_cast<long>(m_.size());

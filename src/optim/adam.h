@@ -1,11 +1,13 @@
 // Adam over the flat parameter arena (Keras semantics, see optim/adam_math.h). The moments
-// m and v are flat buffers with the arena's offsets; step t counts applied updates.
+// m and v are flat buffers with the arena's offsets, in the backend's memory; step t counts
+// applied updates. The CPU step is one OpenMP loop, the CUDA step one fused kernel.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/aligned.h"
+#include "core/buffer.h"
+#include "core/context.h"
 #include "optim/adam_math.h"
 
 namespace mnist_dist {
@@ -19,25 +21,31 @@ struct AdamConfig {
 
 class Adam {
  public:
-  Adam(const AdamConfig& config, size_t count);
+  Adam(const AdamConfig& config, size_t count, Backend backend = Backend::kCpu);
 
-  // One update of params[0..count) with grads (already averaged over the global batch).
-  void step(float* params, const float* grads);
+  // One update of params[0..count) with grads (already averaged over the global batch), both
+  // in the backend's memory. ctx.cuda is needed on the CUDA backend.
+  void step(Context& ctx, float* params, const float* grads);
+  void step(float* params, const float* grads);  // CPU backend
 
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;
 
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
-  float* m() { return m_.data(); }
+  float* m() { return m_.data(); }  // backend memory
   float* v() { return v_.data(); }
   size_t count() const { return m_.size(); }
+  Backend backend() const { return m_.backend(); }
+  // Host transfers of the moments (checkpoints, broadcasts).
+  void download_moments(float* m, float* v) const;
+  void upload_moments(const float* m, const float* v);
   const AdamConfig& config() const { return cfg_; }
 
  private:
   AdamConfig cfg_;
   int64_t t_ = 0;
-  AlignedVector<float> m_, v_;
+  Buffer<float> m_, v_;
 };
 
 }  // namespace mnist_dist

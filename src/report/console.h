@@ -55,7 +55,6 @@ class ConsoleObserver final : public TrainObserver {
   int header_epoch_ = 0;        // last epoch whose "Epoch i/N" header was printed (bar mode)
   size_t last_len_ = 0;         // length of the line currently on screen (bar mode)
   double last_draw_ = -1.0;     // Progress::seconds of the last redraw
-  size_t steps_this_epoch_ = 0;
 };
 
 }  // namespace mnist_dist

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/buffer.h"
+
 namespace mnist_dist {
 
 EvalResult evaluate(Context& ctx, Model& model, SoftmaxCrossEntropy& loss, const SplitData& data,
@@ -12,11 +14,26 @@ EvalResult evaluate(Context& ctx, Model& model, SoftmaxCrossEntropy& loss, const
   if (predictions != nullptr) predictions->assign(data.n, 0);
   double loss_sum = 0.0;
   int64_t correct = 0;
+  // On a GPU each batch is staged into device memory (allocated here, outside the step loop).
+  const bool device = model.backend() != Backend::kCpu;
+  Buffer<float> images(model.backend(), device ? batch * pixels : 0);
+  Buffer<uint8_t> labels(model.backend(), device ? batch : 0);
+  Buffer<int32_t> preds(model.backend(), device && predictions != nullptr ? batch : 0);
   for (size_t begin = 0; begin < data.n; begin += batch) {
     const int n = static_cast<int>(std::min(batch, data.n - begin));
-    const Tensor& logits = model.forward(ctx, data.images.data() + begin * pixels, n, false);
-    const LossStats s = loss.run(ctx, logits, data.labels.data() + begin, 1.0f, nullptr,
-                                 predictions != nullptr ? predictions->data() + begin : nullptr);
+    const float* x = data.images.data() + begin * pixels;
+    const uint8_t* y = data.labels.data() + begin;
+    int32_t* p = predictions != nullptr ? predictions->data() + begin : nullptr;
+    if (device) {
+      images.upload(x, static_cast<size_t>(n) * pixels);
+      labels.upload(y, static_cast<size_t>(n));
+      x = images.data();
+      y = labels.data();
+      if (p != nullptr) p = preds.data();
+    }
+    const Tensor& logits = model.forward(ctx, x, n, false);
+    const LossStats s = loss.run(ctx, logits, y, 1.0f, nullptr, p);
+    if (device && p != nullptr) preds.download(predictions->data() + begin, static_cast<size_t>(n));
     loss_sum += s.loss_sum;
     correct += s.correct;
   }

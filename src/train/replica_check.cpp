@@ -15,8 +15,8 @@ uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h) {
 }
 
 uint64_t hash_arena(const ParamArena& arena, bool with_state) {
-  const uint64_t h = hash_bytes(arena.params(), arena.param_count() * sizeof(float));
-  return with_state ? hash_bytes(arena.state(), arena.state_count() * sizeof(float), h) : h;
+  const uint64_t h = hash_bytes(arena.host_params(), arena.param_count() * sizeof(float));
+  return with_state ? hash_bytes(arena.host_state(), arena.state_count() * sizeof(float), h) : h;
 }
 
 std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena, bool with_state) {

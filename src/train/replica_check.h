@@ -13,6 +13,7 @@
 
 namespace mnist_dist {
 
+// Hashes read the arena's host copies: call arena.sync_to_host() first on a GPU backend.
 // FNV-1a over the bytes (order-sensitive, so bitwise equality is what it checks).
 uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull);
 // Parameters, and the non-trainable state (BatchNorm running statistics) when with_state:

@@ -77,21 +77,26 @@ void validate(const TrainConfig& c, int world) {
 }  // namespace
 
 struct Trainer::Impl {
-  Impl(const TrainConfig& c, Communicator& cm, const Logger& lg)
+  Impl(const TrainConfig& c, Communicator& cm, const Logger& lg, CudaContext* cuda_ctx)
       : cfg((validate(c, cm.size()), c)),
         comm(cm),
         log(lg),
+        backend(cuda_ctx != nullptr ? Backend::kCuda : Backend::kCpu),
         reader(data::ShardReader::open(c.data_dir, "train")),
         model(build_model()),
-        loss(make_softmax_xent(Backend::kCpu)),
-        adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f}, model.arena().param_count()),
-        dlogits(static_cast<size_t>(model.max_batch()) * model.num_classes()),
+        loss(make_softmax_xent(backend)),
+        adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f}, model.arena().param_count(), backend),
+        dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
+        batch_images(backend, backend == Backend::kCpu ? 0 : static_cast<size_t>(per_rank) * model.input_shape().per_sample()),
+        batch_labels(backend, backend == Backend::kCpu ? 0 : static_cast<size_t>(per_rank)),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
         reducer(comm, buckets(), model.arena().grads()),
         fail(fault_from_env("MNIST_DIST_TEST_FAIL")),
         perturb(fault_from_env("MNIST_DIST_TEST_PERTURB")),
         kill(fault_from_env("MNIST_DIST_TEST_KILL")),
         term(fault_from_env("MNIST_DIST_TEST_SIGNAL")) {
+    ctx.backend = backend;
+    ctx.cuda = cuda_ctx;
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
@@ -99,10 +104,8 @@ struct Trainer::Impl {
       throw UserError("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
                       std::to_string(reader.size()) + " training samples with --drop-last");
     model.init(cfg.seed);
-    ParamArena& arena = model.arena();
     // Every replica starts from rank 0's weights (equal by seed already; this makes it a rule).
-    comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
-    comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
+    broadcast_arena();
     if (!cfg.checkpoint_dir.empty() && comm.rank() == 0) {
       std::error_code ec;
       std::filesystem::create_directories(cfg.checkpoint_dir, ec);
@@ -147,12 +150,16 @@ struct Trainer::Impl {
       }
     }
     comm.broadcast(&found, sizeof found, 0);
-    if (!found) return;
-    ParamArena& arena = model.arena();
-    comm.broadcast(arena.params(), arena.param_count() * sizeof(float), 0);
-    comm.broadcast(arena.state(), arena.state_count() * sizeof(float), 0);
-    comm.broadcast(adam.m(), adam.count() * sizeof(float), 0);
-    comm.broadcast(adam.v(), adam.count() * sizeof(float), 0);
+    if (!found) {
+      broadcast_arena();  // rank 0 re-initialised
+      return;
+    }
+    broadcast_arena();
+    std::vector<float> m(adam.count()), v(adam.count());
+    adam.download_moments(m.data(), v.data());
+    comm.broadcast(m.data(), m.size() * sizeof(float), 0);
+    comm.broadcast(v.data(), v.size() * sizeof(float), 0);
+    adam.upload_moments(m.data(), v.data());
     int64_t pos[4] = {meta.global_step, meta.epoch, meta.step_in_epoch, adam.steps()};
     comm.broadcast(pos, sizeof pos, 0);
     comm.broadcast(meta.epoch_sums, sizeof meta.epoch_sums, 0);
@@ -161,6 +168,21 @@ struct Trainer::Impl {
     meta.step_in_epoch = pos[2];
     adam.set_steps(pos[3]);
     resumed = true;
+  }
+
+  // Rank 0's parameters and state to every rank, through the host copies.
+  void broadcast_arena() {
+    ParamArena& arena = model.arena();
+    arena.sync_to_host();
+    comm.broadcast(arena.host_params(), arena.param_count() * sizeof(float), 0);
+    comm.broadcast(arena.host_state(), arena.state_count() * sizeof(float), 0);
+    arena.sync_to_device();
+  }
+
+  void verify(const std::string& when) {
+    if (comm.size() == 1) return;
+    model.arena().sync_to_host();
+    verify_replicas(comm, model.arena(), when, cfg.sync_bn);
   }
 
   void check_compatible(const CheckpointMeta& m, const std::string& path) const {
@@ -204,6 +226,7 @@ struct Trainer::Impl {
       m.world_size = comm.size();
       m.config_json = config_json();
       path = (std::filesystem::path(cfg.checkpoint_dir) / checkpoint_file_name(m.global_step)).string();
+      model.arena().sync_to_host();
       write_checkpoint(path, model, adam, m);
       prune_checkpoints(cfg.checkpoint_dir, cfg.keep_checkpoints);
     }
@@ -227,7 +250,7 @@ struct Trainer::Impl {
     const int world = comm.size();
     per_rank = (cfg.batch_size + world - 1) / world;  // no slice is larger than ceil(B / W)
     const int max_batch = std::max(per_rank, comm.rank() == 0 && cfg.evaluate ? cfg.eval_batch_size : 0);
-    return Model(cfg.model, Backend::kCpu, input, reader.num_classes(), max_batch);
+    return Model(cfg.model, backend, input, reader.num_classes(), max_batch);
   }
 
   std::vector<Bucket> buckets() {
@@ -243,8 +266,16 @@ struct Trainer::Impl {
     const float scale = 1.0f / static_cast<float>(b.global_n);
     // An empty slice (last partial batch, more ranks than samples) still takes part in every
     // collective (SyncBN, buckets) and contributes zero gradients.
-    const Tensor& logits = model.forward(ctx, b.images.data(), b.n, true);
-    const LossStats s = loss->run(ctx, logits, b.labels.data(), scale, dlogits.data(), nullptr);
+    const float* x = b.images.data();
+    const uint8_t* y = b.labels.data();
+    if (backend != Backend::kCpu) {  // stage the slice into device memory
+      batch_images.upload(x, static_cast<size_t>(b.n) * model.input_shape().per_sample());
+      batch_labels.upload(y, static_cast<size_t>(b.n));
+      x = batch_images.data();
+      y = batch_labels.data();
+    }
+    const Tensor& logits = model.forward(ctx, x, b.n, true);
+    const LossStats s = loss->run(ctx, logits, y, scale, dlogits.data(), nullptr);
     if (!std::isfinite(s.loss_sum))
       throw TrainingDiverged("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
                              ", step " + std::to_string(b.step + 1) + " (global step " +
@@ -256,15 +287,17 @@ struct Trainer::Impl {
     const auto c0 = Clock::now();
     reducer.finish();
     comm_seconds += seconds_since(c0);
-    adam.step(arena.params(), arena.grads());
+    adam.step(ctx, arena.params(), arena.grads());
     return s;
   }
 
   void log_start() {
-    log.info("mnist_dist: world %d rank(s) on %d node(s), %d per node; device cpu on every rank; "
+    log.info("mnist_dist: world %d rank(s) on %d node(s), %d per node; device %s; "
              "%d thread(s) per rank; comm %s; data %s (train %zu, val %zu, test %zu); "
              "global batch %d, per rank %d",
-             comm.size(), comm.num_nodes(), comm.local_size(), ctx.threads, comm.name().c_str(),
+             comm.size(), comm.num_nodes(), comm.local_size(),
+             backend == Backend::kCuda ? "cuda, one GPU per rank (by local rank)" : "cpu on every rank",
+             ctx.threads, comm.name().c_str(),
              cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, per_rank);
     log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %zu gradient "
              "buckets of <= %g MiB",
@@ -333,11 +366,15 @@ struct Trainer::Impl {
         if (fail.hits(comm.rank(), result.steps))
           throw std::runtime_error("injected failure at step " + std::to_string(result.steps) +
                                    " (MNIST_DIST_TEST_FAIL)");
-        if (perturb.hits(comm.rank(), result.steps)) arena.params()[0] += 1e-3f;
+        if (perturb.hits(comm.rank(), result.steps)) {
+          arena.sync_to_host();
+          arena.host_params()[0] += 1e-3f;
+          arena.sync_to_device();
+        }
         if (kill.hits(comm.rank(), result.steps)) std::raise(SIGKILL);
         if (term.hits(comm.rank(), result.steps)) std::raise(SIGTERM);
         if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
-          verify_replicas(comm, arena, "at step " + std::to_string(result.steps), cfg.sync_bn);
+          verify("at step " + std::to_string(result.steps));
         if (!cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
             result.steps % cfg.checkpoint_every == 0 && static_cast<size_t>(steps) < last_step)
           result.last_checkpoint = checkpoint(epoch, steps, sums);
@@ -410,7 +447,7 @@ struct Trainer::Impl {
       }
     }
     result.steps = adam.steps();
-    verify_replicas(comm, arena, "at the end of training", cfg.sync_bn);
+    verify("at the end of training");
     if (cfg.evaluate) {
       double t[3] = {0.0, 0.0, 0.0};
       if (comm.rank() == 0) {
@@ -421,6 +458,7 @@ struct Trainer::Impl {
         t[1] = result.test.accuracy;
         t[2] = static_cast<double>(result.test.count);
         if (!cfg.save_path.empty()) {
+          arena.sync_to_host();
           save_model(model, cfg.save_path);
           log.info("mnist_dist: model written to %s", cfg.save_path.c_str());
         }
@@ -435,13 +473,16 @@ struct Trainer::Impl {
   TrainConfig cfg;
   Communicator& comm;
   const Logger& log;
+  Backend backend;
   Context ctx;
   int per_rank = 0;
   data::ShardReader reader;
   Model model;
   std::unique_ptr<SoftmaxCrossEntropy> loss;
   Adam adam;
-  AlignedVector<float> dlogits;
+  Buffer<float> dlogits;
+  Buffer<float> batch_images;    // device staging of a slice (GPU backend only)
+  Buffer<uint8_t> batch_labels;
   data::EpochSampler sampler;
   GradientReducer reducer;
   FaultPoint fail, perturb, kill, term;
@@ -452,16 +493,16 @@ struct Trainer::Impl {
   CheckpointMeta meta;  // of the checkpoint resumed from
 };
 
-Trainer::Trainer(const TrainConfig& config, Communicator& comm, const Logger& log)
-    : impl_(std::make_unique<Impl>(config, comm, log)) {}
+Trainer::Trainer(const TrainConfig& config, Communicator& comm, const Logger& log, CudaContext* cuda)
+    : impl_(std::make_unique<Impl>(config, comm, log, cuda)) {}
 Trainer::~Trainer() = default;
 void Trainer::add_observer(TrainObserver* observer) { impl_->observers.push_back(observer); }
 TrainResult Trainer::run() { return impl_->run(); }
 Model& Trainer::model() { return impl_->model; }
 
 TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log,
-                  const std::vector<TrainObserver*>& observers) {
-  Trainer trainer(config, comm, log);
+                  const std::vector<TrainObserver*>& observers, CudaContext* cuda) {
+  Trainer trainer(config, comm, log, cuda);
   for (TrainObserver* o : observers) trainer.add_observer(o);
   return trainer.run();
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/context.h"
 #include "train/evaluator.h"
 #include "train/logger.h"
 #include "train/observer.h"
@@ -73,7 +74,9 @@ class Model;
 // weights broadcast to all); run() trains, evaluates and saves. Throws UserError for bad input.
 class Trainer {
  public:
-  Trainer(const TrainConfig& config, Communicator& comm, const Logger& log);
+  // cuda: the GPU this rank trains on (CUDA backend), or null for the CPU backend.
+  Trainer(const TrainConfig& config, Communicator& comm, const Logger& log,
+          CudaContext* cuda = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -90,6 +93,6 @@ class Trainer {
 
 // Trainer(config, comm, log) with the observers added, then run().
 TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log,
-                  const std::vector<TrainObserver*>& observers = {});
+                  const std::vector<TrainObserver*>& observers = {}, CudaContext* cuda = nullptr);
 
 }  // namespace mnist_dist

@@ -1,0 +1,59 @@
+// `mnist_dist export --checkpoint PATH --onnx FILE`: a trained model (a --save file or a
+// checkpoint) as a standard ONNX model for other runtimes.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "app/commands.h"
+#include "core/error.h"
+#include "export/model_file.h"
+#include "export/onnx_export.h"
+
+namespace mnist_dist {
+
+int run_export(int argc, char** argv) {
+  std::string checkpoint, onnx_path;
+  bool fold = false;
+  CLI::App app{"mnist_dist export: writes a trained model as ONNX (opset 13) for other runtimes\n"
+               "(onnxruntime, OpenCV dnn, TensorRT). Input 'input' float (N, 1, 28, 28) = pixels / 255;\n"
+               "output 'logits' (N, 10); softmax of the logits gives the class probabilities.",
+               "mnist_dist export"};
+  app.add_option("--checkpoint", checkpoint, "A model written with --save, or a training checkpoint")
+      ->required();
+  app.add_option("--onnx", onnx_path, "The ONNX file to write")->required();
+  app.add_flag("--fold-bn", fold,
+               "Fold BatchNorm into the preceding convolution (default: a BatchNormalization node "
+               "in inference form, with the running statistics)");
+  app.footer("Example:\n  mnist_dist export --checkpoint model.h5 --onnx model.onnx\n"
+             "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files).");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "mnist_dist export: error: %s\nRun 'mnist_dist export --help' for the options.\n", e.what());
+    return kExitUsage;
+  }
+  try {
+    ModelFileInfo info;
+    const Model model = load_model_file(checkpoint, 1, &info);
+    export_onnx(model, onnx_path, OnnxExportOptions{fold, checkpoint});
+    bool has_bn = false;
+    for (size_t i = 0; i < model.num_layers(); ++i) has_bn = has_bn || model.layer(i).kind() == "batchnorm";
+    std::printf("wrote %s: %s network, ONNX opset %d; input 'input' (N, %d, %d, %d) pixels / 255, output "
+                "'logits' (N, %d)%s\n",
+                onnx_path.c_str(), info.arch.c_str(), kOnnxOpset, info.input.c, info.input.h, info.input.w,
+                info.num_classes,
+                !has_bn ? "" : fold ? "; BatchNorm folded into the convolutions"
+                                    : "; BatchNorm as BatchNormalization (inference form)");
+    return kExitOk;
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "mnist_dist export: error: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mnist_dist export: internal error: %s\n", e.what());
+    return kExitInternal;
+  }
+}
+
+}  // namespace mnist_dist

@@ -1,0 +1,28 @@
+// Choosing where a rank trains (--device auto|cpu|cuda) and the matching communicator:
+// CPU ranks talk over MPI (or not at all when alone); GPU ranks over NCCL, bootstrapped over
+// MPI, one GPU per local rank. cpu/device_setup_cpu.cpp serves builds without CUDA,
+// device_setup_cuda.cpp builds with it; call sites are the same.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "comm/communicator.h"
+#include "core/context.h"
+
+namespace mnist_dist {
+
+struct DeviceSetup {
+  Backend backend = Backend::kCpu;
+  std::unique_ptr<Communicator> comm;
+  std::shared_ptr<CudaContext> cuda;  // null on the CPU backend
+  std::string description;            // "cpu" or "cuda:0 (NVIDIA H200)"
+  std::string notice;                 // said once by rank 0 (e.g. why the GPU is not used)
+};
+
+// device: "auto" (the GPU when one is usable, else CPU with a notice), "cpu" or "cuda"
+// (UserError when no GPU is usable, with the reason). Initialises MPI when launched by an
+// MPI launcher.
+DeviceSetup setup_device(const std::string& device);
+
+}  // namespace mnist_dist

@@ -1,0 +1,43 @@
+// Reads a model file's architecture attributes and loads it through io/model_io.
+#include "export/model_file.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "data_pipeline/hdf5_util.h"
+#include "io/model_io.h"
+
+namespace mnist_dist {
+namespace h5 = data::h5;
+
+ModelFileInfo read_model_file_info(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path))
+    throw UserError(path + ": no such file (pass a model written with --save or a checkpoint)");
+  ModelFileInfo info;
+  info.arch = read_model_arch(path);  // checks the format attribute
+  h5::Handle file = h5::open_file(path);
+  if (h5::has_attr(file.get(), "num_classes"))
+    info.num_classes = static_cast<int>(h5::read_int_attr(file.get(), "num_classes", path));
+  if (h5::has_attr(file.get(), "input_shape_chw")) {
+    const std::string s = h5::read_string_attr(file.get(), "input_shape_chw", path);  // "1,28,28"
+    std::stringstream ss(s);
+    char c1 = 0, c2 = 0;
+    int c = 0, h = 0, w = 0;
+    if (!(ss >> c >> c1 >> h >> c2 >> w) || c1 != ',' || c2 != ',' || c < 1 || h < 1 || w < 1)
+      throw UserError(path + ": attribute input_shape_chw '" + s + "' is not C,H,W");
+    info.input = Shape{1, c, h, w};
+  }
+  if (info.num_classes < 2) throw UserError(path + ": num_classes must be at least 2");
+  return info;
+}
+
+Model load_model_file(const std::string& path, int max_batch, ModelFileInfo* info_out) {
+  const ModelFileInfo info = read_model_file_info(path);
+  Model model(info.arch, Backend::kCpu, info.input, info.num_classes, max_batch);
+  load_model(model, path);
+  if (info_out != nullptr) *info_out = info;
+  return model;
+}
+
+}  // namespace mnist_dist

@@ -1,0 +1,94 @@
+// Confusion matrix and per-class metrics; JSON in and out.
+#include "report/test_report.h"
+
+#include "core/error.h"
+
+namespace mnist_dist {
+namespace {
+
+double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
+
+void fill_stats(TestReport& r) {
+  const size_t k = r.confusion.size();
+  r.classes.assign(k, ClassStats{});
+  r.mistakes = 0;
+  for (size_t t = 0; t < k; ++t)
+    for (size_t p = 0; p < k; ++p) {
+      r.classes[t].support += r.confusion[t][p];
+      r.classes[p].predicted += r.confusion[t][p];
+      if (t != p) r.mistakes += r.confusion[t][p];
+    }
+  double sp = 0.0, sr = 0.0, sf = 0.0;
+  for (size_t c = 0; c < k; ++c) {
+    ClassStats& s = r.classes[c];
+    s.precision = ratio(r.confusion[c][c], s.predicted);
+    s.recall = ratio(r.confusion[c][c], s.support);
+    s.f1 = s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0.0;
+    sp += s.precision;
+    sr += s.recall;
+    sf += s.f1;
+  }
+  if (k > 0) {
+    r.macro_precision = sp / k;
+    r.macro_recall = sr / k;
+    r.macro_f1 = sf / k;
+  }
+}
+
+}  // namespace
+
+TestReport make_test_report(const EvalResult& eval, const std::vector<int32_t>& predictions,
+                            const std::vector<uint8_t>& labels, int num_classes, const std::string& split) {
+  MD_CHECK(predictions.size() == labels.size(), "one prediction per label");
+  TestReport r;
+  r.split = split;
+  r.eval = eval;
+  const size_t k = static_cast<size_t>(num_classes);
+  r.confusion.assign(k, std::vector<int64_t>(k, 0));
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const size_t t = labels[i], p = static_cast<size_t>(predictions[i]);
+    MD_CHECK(t < k && p < k, "class index out of range");
+    ++r.confusion[t][p];
+  }
+  fill_stats(r);
+  return r;
+}
+
+nlohmann::json to_json(const TestReport& r) {
+  nlohmann::json j;
+  j["split"] = r.split;
+  j["count"] = r.eval.count;
+  j["accuracy"] = r.eval.accuracy;
+  j["loss"] = r.eval.loss;
+  j["mistakes"] = r.mistakes;
+  nlohmann::json per = nlohmann::json::array();
+  for (size_t c = 0; c < r.classes.size(); ++c) {
+    const ClassStats& s = r.classes[c];
+    per.push_back({{"class", c}, {"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1},
+                   {"support", s.support}, {"predicted", s.predicted}});
+  }
+  j["per_class"] = per;
+  j["macro_avg"] = {{"precision", r.macro_precision}, {"recall", r.macro_recall}, {"f1", r.macro_f1}};
+  j["confusion_matrix"] = r.confusion;
+  j["confusion_matrix_layout"] = "rows: true class, columns: predicted class";
+  return j;
+}
+
+TestReport test_report_from_json(const nlohmann::json& j) {
+  TestReport r;
+  try {
+    r.split = j.value("split", "test");
+    r.eval.count = j.at("count").get<int64_t>();
+    r.eval.accuracy = j.at("accuracy").get<double>();
+    r.eval.loss = j.at("loss").get<double>();
+    r.confusion = j.at("confusion_matrix").get<std::vector<std::vector<int64_t>>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(std::string("test_report.json is not a valid report: ") + e.what());
+  }
+  for (const auto& row : r.confusion)
+    if (row.size() != r.confusion.size()) throw UserError("test_report.json: confusion matrix is not square");
+  fill_stats(r);
+  return r;
+}
+
+}  // namespace mnist_dist
