@@ -25,7 +25,10 @@ packages=(
   libhdf5-dev hdf5-tools zlib1g-dev libssl-dev                 # shards, checksums, h5dump
   libopenmpi-dev openmpi-bin                                   # MPI ranks
   libcli11-dev nlohmann-json3-dev                              # flags, manifest
-  libgtest-dev                                                 # tests
+  libonnx-dev libprotobuf-dev libpng-dev gnuplot-nox           # export, predict, pictures
+  libgtest-dev clang libclang-rt-14-dev                        # tests, sanitizers, fuzzers
+  slurm-wlm munge                                              # the local Slurm test harness
+  python3-onnx python3-opencv python3-numpy python3-h5py       # ONNX / OpenCV checks
   dataset-fashion-mnist nodejs npm python3                     # real data (Debian + npm)
 )
 

@@ -70,9 +70,10 @@ void predict_images(Context& ctx, Model& model, const std::vector<std::string>& 
         probs += buf;
       }
       std::string how;
-      if (d.resized) how += " (" + std::to_string(img.width) + "x" + std::to_string(img.height) + ", fitted and centred like MNIST)";
-      if (d.inverted) how += " (inverted: dark ink on light paper)";
-      if (d.blank) how += " (no ink found: the picture is blank)";
+      if (d.inverted) how += "inverted (dark ink on light paper)";
+      if (d.resized) how += std::string(how.empty() ? "" : ", ") + "fitted and centred like MNIST";
+      if (d.blank) how += std::string(how.empty() ? "" : ", ") + "no ink found: the picture is blank";
+      if (!how.empty()) how = "  (" + std::to_string(img.width) + "x" + std::to_string(img.height) + " picture: " + how + ")";
       std::printf("%s: %d  p=%.4f  [%s]%s\n", path.c_str(), cls, p[cls], probs.c_str(), how.c_str());
     }
     std::fflush(stdout);
@@ -96,7 +97,7 @@ void evaluate_split(Context& ctx, Model& model, const std::string& dir, const st
               dir.c_str(), static_cast<long long>(r.count), name.c_str(), r.loss, name.c_str(), r.accuracy);
   if (!report_path.empty()) {
     write_file_atomic(report_path,
-                      to_json(make_test_report(r, predictions, s.data.labels, model.num_classes(), split)).dump(2) + "\n");
+                      test_report_text(make_test_report(r, predictions, s.data.labels, model.num_classes(), split)));
     std::printf("mnist_dist: wrote %s\n", report_path.c_str());
   }
   if (!predictions_path.empty()) {

@@ -82,9 +82,15 @@ int run_train(int argc, char** argv) {
                  "Write config.json, metrics.jsonl/.csv, test_report.json and the pictures here "
                  "(default: runs/<date>-<time>)");
   app.add_flag("--quiet,-q", quiet, "Print only errors and the final test lines");
+  std::string progress = "auto";
+  app.add_option("--progress", progress,
+                 "Progress output: bar (live, Keras-style), lines (plain, every --log-every steps), "
+                 "auto (bar on a terminal, lines otherwise and under mpirun/srun)")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
   app.add_option("--log-every", log_every,
                  "Steps between progress lines (when not on a terminal) and step records in metrics")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 1000000000))
       ->capture_default_str();
   std::string every = "epoch";
   app.add_option("--checkpoint-dir", cfg.checkpoint_dir,
@@ -105,6 +111,7 @@ int run_train(int argc, char** argv) {
   app.footer(
       "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"
       "  mnist_dist --data data/fashion-mnist-h5 --epochs 20 --save model.h5\n"
+      "Other commands: mnist_dist predict | export | plot --help (classify pictures, ONNX, pictures of a run).\n"
       "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
       "  3 stopped by SIGTERM/SIGUSR1 (checkpoint written when --checkpoint-dir is set),\n"
       "  4 training diverged (non-finite loss; no checkpoint of those weights).");
@@ -159,7 +166,7 @@ int run_train(int argc, char** argv) {
     if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
     // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so
     // every rank takes rank 0's choice.
-    int mode = static_cast<int>(progress_mode_for(stdout, quiet));
+    int mode = static_cast<int>(progress_mode_for(progress, stdout, quiet, launched_by_mpi()));
     comm->broadcast(&mode, sizeof mode, 0);
     cfg.progress_every = progress_interval(static_cast<ProgressMode>(mode), log_every);
     ConsoleObserver console(static_cast<ProgressMode>(mode), log_every);

@@ -14,8 +14,8 @@ namespace mnist_dist {
 
 struct DeviceSetup {
   Backend backend = Backend::kCpu;
+  std::shared_ptr<CudaContext> cuda;  // null on the CPU backend (declared first: outlives comm)
   std::unique_ptr<Communicator> comm;
-  std::shared_ptr<CudaContext> cuda;  // null on the CPU backend
   std::string description;            // "cpu" or "cuda:0 (NVIDIA H200)"
   std::string notice;                 // said once by rank 0 (e.g. why the GPU is not used)
 };

@@ -1,6 +1,12 @@
-// The CUDA runtime functions non-CUDA code needs (plain C++, no CUDA types): GPU discovery,
-// device/pinned memory, copies. CUDA builds implement them in cuda/runtime.cu; builds
-// without CUDA in cuda/runtime_unavailable.cpp (no GPU; allocation is a UserError).
+// The CUDA runtime functions non-CUDA code needs (plain C++, no CUDA types): GPU discovery and
+// selection, device/pinned memory, copies, staged batch uploads. CUDA builds implement them in
+// cuda/runtime.cu; builds without CUDA in cuda/runtime_unavailable.cpp (no GPU; the rest are
+// user errors).
+//
+// Ordering: copy_h2d/copy_d2h/device_memset0 run on the legacy default stream and return when
+// done; CudaContext's compute stream is a blocking stream, so they are ordered after all work
+// queued there (a download sees every kernel queued before it; an upload never races a kernel
+// still reading the old contents).
 #pragma once
 
 #include <cstddef>
@@ -8,11 +14,19 @@
 
 namespace mnist_dist {
 
+struct CudaContext;
+
 // GPUs this process can use; 0 with the reason in *why when none (no driver, no device, or
 // built without CUDA). Never throws and never crashes.
 int usable_gpu_count(std::string* why);
 
-void* device_alloc(size_t bytes);
+// The GPU for the process with `local_rank` of `local_size` on its node; makes it current.
+// UserError when the node's ranks outnumber its visible GPUs (unless the launcher hands each
+// rank its own CUDA_VISIBLE_DEVICES: then local_rank modulo the count, and the NCCL
+// communicator verifies that no two ranks share a GPU).
+int select_local_gpu(int local_rank, int local_size);
+
+void* device_alloc(size_t bytes);  // out of memory: UserError naming the size
 void device_free(void* p);
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
@@ -20,5 +34,21 @@ void device_memset0(void* p, size_t bytes);
 void* pinned_alloc(size_t bytes);
 void pinned_free(void* p);
 void device_synchronize();
+
+// Staged batch uploads, overlapped with compute, in CudaContext::kStagingSlots (2) slots; each
+// slot is one device buffer (and one pinned host buffer) of the caller's:
+//   upload_async(ctx, slot, dst, pinned_src, bytes)  copies on the copy stream once the compute
+//       stream has released the slot (compute_release); returns at once.
+//   wait_upload(ctx, slot)       the compute stream waits for the slot's copy (no host wait).
+//   compute_release(ctx, slot)   records, on the compute stream, that the work queued so far is
+//       the last to read the slot's device buffer (call after queuing the step that used it).
+//   host_wait_upload(ctx, slot)  the host waits for the slot's copy: call before refilling the
+//       slot's pinned host buffer.
+void upload_async(CudaContext& ctx, int slot, void* dst, const void* pinned_src, size_t bytes);
+void wait_upload(CudaContext& ctx, int slot);
+void compute_release(CudaContext& ctx, int slot);
+void host_wait_upload(CudaContext& ctx, int slot);
+// The host waits until all work queued on the context's streams is done.
+void synchronize(CudaContext& ctx);
 
 }  // namespace mnist_dist

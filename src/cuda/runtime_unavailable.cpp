@@ -1,4 +1,4 @@
-// CUDA runtime entry points for builds without CUDA: no GPU; memory requests are user errors.
+// CUDA runtime entry points for builds without CUDA: no GPU; everything else is a user error.
 #include "core/error.h"
 #include "cuda/cuda_runtime_api.h"
 #include "optim/adam_cuda.h"
@@ -6,15 +6,16 @@
 namespace mnist_dist {
 namespace {
 [[noreturn]] void no_cuda() {
-  throw UserError("this mnist_dist was built without CUDA: rebuild with nvcc, cuDNN and NCCL "
+  throw UserError("this mnist_dist was built without CUDA: rebuild with nvcc, cuDNN, NCCL and MPI "
                   "available (-DMNIST_DIST_CUDA=ON), or use --device cpu");
 }
 }  // namespace
 
 int usable_gpu_count(std::string* why) {
-  if (why != nullptr) *why = "this build has no CUDA backend";
+  if (why != nullptr) *why = "built without CUDA";
   return 0;
 }
+int select_local_gpu(int, int) { no_cuda(); }
 void* device_alloc(size_t) { no_cuda(); }
 void device_free(void*) {}
 void copy_h2d(void*, const void*, size_t) { no_cuda(); }
@@ -23,6 +24,11 @@ void device_memset0(void*, size_t) { no_cuda(); }
 void* pinned_alloc(size_t) { no_cuda(); }
 void pinned_free(void*) {}
 void device_synchronize() {}
+void upload_async(CudaContext&, int, void*, const void*, size_t) { no_cuda(); }
+void wait_upload(CudaContext&, int) { no_cuda(); }
+void compute_release(CudaContext&, int) { no_cuda(); }
+void host_wait_upload(CudaContext&, int) { no_cuda(); }
+void synchronize(CudaContext&) { no_cuda(); }
 void adam_step_cuda(float*, const float*, float*, float*, size_t, const adam::Coeffs&, CudaContext&) {
   no_cuda();
 }

@@ -5,6 +5,7 @@
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
 #include "layers/dense.h"
+#include "layers/softmax_xent.h"
 
 namespace mnist_dist {
 
@@ -14,5 +15,7 @@ LayerPtr make_dense_cuda(const DenseConfig& config);
 LayerPtr make_relu_cuda();
 LayerPtr make_maxpool2_cuda();
 LayerPtr make_flatten_cuda();
+// Fused softmax cross-entropy; logits, labels, dlogits and predictions in device memory.
+std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent_cuda();
 
 }  // namespace mnist_dist

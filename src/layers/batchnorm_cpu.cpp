@@ -1,4 +1,6 @@
 // BatchNorm on CPU: double-precision channel sums, optional cross-rank reduction (SyncBN).
+// Sums run per channel over the samples in order (independent of the thread count); the
+// element-wise passes run per (sample, channel) plane; inner loops are in cpu_simd.h.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,6 +9,7 @@
 #include "core/error.h"
 #include "layers/backend_cpu.h"
 #include "layers/batchnorm.h"
+#include "layers/cpu_simd.h"
 #include "layers/math/bn_math.h"
 
 namespace mnist_dist {
@@ -57,10 +60,8 @@ class BatchNormCpu final : public Layer {
 #pragma omp parallel for schedule(static)
       for (int ch = 0; ch < c; ++ch) {
         double s1 = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; ++i) {
-          const float* p = x.data + (static_cast<size_t>(i) * c + ch) * hw;
-          for (size_t j = 0; j < hw; ++j) { s1 += p[j]; s2 += static_cast<double>(p[j]) * p[j]; }
-        }
+        for (int i = 0; i < n; ++i)
+          cpu_simd::sum_sumsq(x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
         sums_[ch] = s1;
         sums_[c + ch] = s2;
       }
@@ -93,8 +94,8 @@ class BatchNormCpu final : public Layer {
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        const float m = batch_mean_[ch], is = batch_invstd_[ch], g = gamma[ch], b = beta[ch];
-        for (size_t j = 0; j < hw; ++j) y.data[off + j] = bn::forward(x.data[off + j], m, is, g, b);
+        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
+                               beta[ch], y.data + off);
       }
   }
 
@@ -110,10 +111,7 @@ class BatchNormCpu final : public Layer {
       const float m = batch_mean_[ch], is = batch_invstd_[ch];
       for (int i = 0; i < n; ++i) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        for (size_t j = 0; j < hw; ++j) {
-          sdy += dy.data[off + j];
-          sdyx += static_cast<double>(dy.data[off + j]) * bn::xhat(x.data[off + j], m, is);
-        }
+        cpu_simd::sum_dy_dyxhat(dy.data + off, x.data + off, hw, m, is, sdy, sdyx);
       }
       sums_[ch] = sdy;
       sums_[c + ch] = sdyx;
@@ -134,9 +132,8 @@ class BatchNormCpu final : public Layer {
         const float m = batch_mean_[ch], is = batch_invstd_[ch];
         const float gi = gamma[ch] * is;
         const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
-        for (size_t j = 0; j < hw; ++j)
-          dx.data[off + j] = bn::backward_dx(dy.data[off + j], bn::xhat(x.data[off + j], m, is), gi,
-                                             inv_m, sdy, sdyx);
+        cpu_simd::bn_backward_dx(dy.data + off, x.data + off, hw, m, is, gi, inv_m, sdy, sdyx,
+                                 dx.data + off);
       }
   }
 

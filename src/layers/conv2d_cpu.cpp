@@ -1,5 +1,10 @@
-// Conv2d on CPU: im2col per sample + OpenBLAS SGEMM, samples in parallel (OpenMP), the
-// column buffers of the forward pass kept for the weight gradient.
+// Conv2d on CPU. Samples are split over the OpenMP threads; each thread runs one of two paths:
+//  - direct AVX-512 kernels (conv2d_direct.h) when the CPU and the shape allow: forward from a
+//    zero-padded copy of each sample, input gradient as the 'full' convolution of dL/dy with the
+//    flipped kernel, weight gradient over chunks of samples kept in L2;
+//  - otherwise im2col + OpenBLAS SGEMM per sample (single-threaded inside the parallel region).
+// Per-thread weight-gradient partials are summed in thread order (deterministic for a thread
+// count). Scratch is per thread and allocated in reserve() (again only if more threads appear).
 #include <cblas.h>
 #include <omp.h>
 
@@ -10,11 +15,20 @@
 #include "core/error.h"
 #include "layers/backend_cpu.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_direct.h"
 #include "layers/im2col.h"
 #include "model/init.h"
 
 namespace mnist_dist {
 namespace {
+
+constexpr int kChunk = 8;  // samples per weight-gradient chunk (their padded inputs stay in L2)
+
+// Samples [begin, end) of thread t among `threads` (contiguous blocks).
+inline void thread_range(int n, int t, int threads, int& begin, int& end) {
+  begin = static_cast<int>(static_cast<long>(n) * t / threads);
+  end = static_cast<int>(static_cast<long>(n) * (t + 1) / threads);
+}
 
 class Conv2dCpu final : public Layer {
  public:
@@ -48,96 +62,161 @@ class Conv2dCpu final : public Layer {
   }
 
   void reserve(const Shape& in) override {
-    const Shape out = output_shape(in);
-    col_rows_ = static_cast<size_t>(cfg_.in_channels) * cfg_.kernel * cfg_.kernel;
-    col_cols_ = static_cast<size_t>(out.h) * out.w;
-    cols_.assign(static_cast<size_t>(in.n) * col_rows_ * col_cols_, 0.0f);
-    const int threads = std::max(1, omp_get_max_threads());
-    reserved_threads_ = threads;
-    dcol_.assign(static_cast<size_t>(threads) * col_rows_ * col_cols_, 0.0f);
-    dw_partial_.assign(static_cast<size_t>(threads) * (col_rows_ * cfg_.out_channels + cfg_.out_channels), 0.0f);
+    output_shape(in);  // validates
+    g_ = conv_direct::make_geom(in.c, in.h, in.w, cfg_.out_channels, cfg_.kernel, pad_);
+    gb_ = conv_direct::backward_data_geom(g_);
+    direct_ = conv_direct::supported(g_) && conv_direct::supported(gb_);
+    col_rows_ = static_cast<size_t>(in.c) * cfg_.kernel * cfg_.kernel;
+    col_cols_ = static_cast<size_t>(g_.oh) * g_.ow;
+    wcount_ = col_rows_ * cfg_.out_channels;
+    wt_.assign(wcount_, 0.0f);
+    wtb_.assign(wcount_, 0.0f);
     reserved_batch_ = in.n;
+    threads_ = 0;
+    ensure_threads(std::max(1, omp_get_max_threads()));
   }
 
   void forward(Context&, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
     MD_CHECK(x.shape.n <= reserved_batch_, "conv2d batch larger than reserved");
-    const Shape& in = x.shape;
-    const int o = cfg_.out_channels;
+    ensure_threads(omp_get_max_threads());
+    const int n = x.shape.n;
     const float* w = a.param(w_);
     const float* b = a.param(b_);
-    const size_t in_plane = in.per_sample(), out_plane = y.shape.per_sample();
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < in.n; ++n) {
-      float* col = cols_.data() + n * col_rows_ * col_cols_;
-      im2col(x.data + n * in_plane, in.c, in.h, in.w, cfg_.kernel, pad_, y.shape.h, y.shape.w, col);
-      float* yn = y.data + n * out_plane;
-      for (int oc = 0; oc < o; ++oc) std::fill_n(yn + oc * col_cols_, col_cols_, b[oc]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o, static_cast<int>(col_cols_),
-                  static_cast<int>(col_rows_), 1.0f, w, static_cast<int>(col_rows_), col,
-                  static_cast<int>(col_cols_), 1.0f, yn, static_cast<int>(col_cols_));
+    const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
+    if (direct_) conv_direct::pack_forward(g_, w, wt_.data());
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int i = 0; i < n; ++i) {
+        if (direct_) {
+          float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
+          conv_direct::pad_input(g_, x.data + i * in_plane, xp);
+          conv_direct::forward(g_, xp, wt_.data(), b, y.data + i * out_plane);
+        } else {
+          forward_gemm(x.data + i * in_plane, w, b, y.data + i * out_plane, t);
+        }
+      }
     }
   }
 
   void backward(Context&, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                 Tensor& dx) override {
-    const Shape& in = x.shape;
-    const int o = cfg_.out_channels;
+    ensure_threads(omp_get_max_threads());
+    const int n = x.shape.n, o = cfg_.out_channels;
     const float* w = a.param(w_);
-    const size_t wcount = col_rows_ * o;
-    const size_t in_plane = in.per_sample(), out_plane = y.shape.per_sample();
-    const int ccols = static_cast<int>(col_cols_), crows = static_cast<int>(col_rows_);
+    const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
+    const bool want_dx = dx.data != nullptr;
+    if (direct_ && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
     int used_threads = 1;
-    // At most as many threads as the per-thread buffers were sized for in reserve().
-#pragma omp parallel num_threads(reserved_threads_)
+#pragma omp parallel
     {
-      const int t = omp_get_thread_num();
+      const int t = omp_get_thread_num(), threads = omp_get_num_threads();
 #pragma omp single
-      used_threads = omp_get_num_threads();
-      float* dw_t = dw_partial_.data() + t * (wcount + o);
-      float* db_t = dw_t + wcount;
-      std::fill_n(dw_t, wcount + o, 0.0f);
-      float* dcol = dcol_.data() + t * col_rows_ * col_cols_;
-#pragma omp for schedule(static)
-      for (int n = 0; n < in.n; ++n) {
-        const float* dyn = dy.data + n * out_plane;
-        const float* col = cols_.data() + n * col_rows_ * col_cols_;
-        // dW += dy_n (O, P) · col_nᵀ (P, CKK)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o, crows, ccols, 1.0f, dyn, ccols,
-                    col, ccols, 1.0f, dw_t, crows);
-        for (int oc = 0; oc < o; ++oc) {
-          float s = 0.0f;
-          for (int p = 0; p < ccols; ++p) s += dyn[oc * col_cols_ + p];
-          db_t[oc] += s;
+      used_threads = threads;
+      float* dw_t = dw_partial_.data() + static_cast<size_t>(t) * partial_stride_;
+      float* db_t = dw_t + wcount_;
+      std::fill_n(dw_t, wcount_ + o, 0.0f);
+      int begin = 0, end = 0;
+      thread_range(n, t, threads, begin, end);
+      if (direct_) {
+        float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
+        float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
+        const size_t stride = g_.padded_floats();
+        for (int c0 = begin; c0 < end; c0 += kChunk) {
+          const int cnt = std::min(kChunk, end - c0);
+          for (int i = 0; i < cnt; ++i) {
+            conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride);
+            if (want_dx) {
+              conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp);
+              conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
+            }
+          }
+          conv_direct::weight_grad(g_, dy.data + c0 * out_plane, xp, stride, cnt, dw_t, db_t);
         }
-        if (dx.data != nullptr) {
-          // dcol (CKK, P) = Wᵀ (CKK, O) · dy_n (O, P), then scatter back to the image.
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, crows, ccols, o, 1.0f, w, crows,
-                      dyn, ccols, 0.0f, dcol, ccols);
-          col2im(dcol, in.c, in.h, in.w, cfg_.kernel, pad_, y.shape.h, y.shape.w,
-                 dx.data + n * in_plane);
-        }
+      } else {
+        for (int i = begin; i < end; ++i)
+          backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w,
+                        want_dx ? dx.data + i * in_plane : nullptr, dw_t, db_t, t);
       }
     }
     // Reduce the per-thread partial gradients in a fixed order (deterministic for a thread count).
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
-    std::copy_n(dw_partial_.data(), wcount, dw);
-    std::copy_n(dw_partial_.data() + wcount, o, db);
+    std::copy_n(dw_partial_.data(), wcount_, dw);
+    std::copy_n(dw_partial_.data() + wcount_, o, db);
     for (int t = 1; t < used_threads; ++t) {
-      const float* p = dw_partial_.data() + t * (wcount + o);
-      for (size_t i = 0; i < wcount; ++i) dw[i] += p[i];
-      for (int i = 0; i < o; ++i) db[i] += p[wcount + i];
+      const float* p = dw_partial_.data() + static_cast<size_t>(t) * partial_stride_;
+      for (size_t i = 0; i < wcount_; ++i) dw[i] += p[i];
+      for (int i = 0; i < o; ++i) db[i] += p[wcount_ + i];
     }
   }
 
  private:
+  // Per-thread scratch for `threads` threads; grows (allocates) only when more threads appear
+  // than at reserve() time, e.g. a model built before the thread count was raised.
+  void ensure_threads(int threads) {
+    if (threads <= threads_) return;
+    threads_ = threads;
+    const size_t t = static_cast<size_t>(threads);
+    partial_stride_ = (wcount_ + cfg_.out_channels + 15) / 16 * 16;
+    dw_partial_.assign(t * partial_stride_, 0.0f);
+    if (direct_) {
+      // Zeroed once: the borders of padded inputs are never written.
+      xpad_thread_ = kChunk * g_.padded_floats();
+      dypad_thread_ = gb_.padded_floats();
+      xpad_.assign(t * xpad_thread_, 0.0f);
+      dypad_.assign(t * dypad_thread_, 0.0f);
+    } else {
+      col_.assign(t * col_rows_ * col_cols_, 0.0f);
+    }
+  }
+
+  // One sample through im2col + SGEMM: y (O, P) = W (O, CKK) · col (CKK, P) + b.
+  void forward_gemm(const float* x, const float* w, const float* b, float* y, int t) {
+    const int o = cfg_.out_channels;
+    float* col = col_.data() + static_cast<size_t>(t) * col_rows_ * col_cols_;
+    im2col(x, g_.c, g_.h, g_.w, cfg_.kernel, pad_, g_.oh, g_.ow, col);
+    for (int oc = 0; oc < o; ++oc) std::fill_n(y + oc * col_cols_, col_cols_, b[oc]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o, static_cast<int>(col_cols_),
+                static_cast<int>(col_rows_), 1.0f, w, static_cast<int>(col_rows_), col,
+                static_cast<int>(col_cols_), 1.0f, y, static_cast<int>(col_cols_));
+  }
+
+  // One sample's gradients: dW += dy (O, P) · colᵀ, db += Σ dy, dx = col2im(Wᵀ · dy).
+  void backward_gemm(const float* x, const float* dyn, const float* w, float* dxn, float* dw_t,
+                     float* db_t, int t) {
+    const int o = cfg_.out_channels;
+    const int ccols = static_cast<int>(col_cols_), crows = static_cast<int>(col_rows_);
+    float* col = col_.data() + static_cast<size_t>(t) * col_rows_ * col_cols_;
+    im2col(x, g_.c, g_.h, g_.w, cfg_.kernel, pad_, g_.oh, g_.ow, col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o, crows, ccols, 1.0f, dyn, ccols, col,
+                ccols, 1.0f, dw_t, crows);
+    for (int oc = 0; oc < o; ++oc) {
+      float s = 0.0f;
+      for (int p = 0; p < ccols; ++p) s += dyn[oc * col_cols_ + p];
+      db_t[oc] += s;
+    }
+    if (dxn != nullptr) {
+      // col (CKK, P) = Wᵀ (CKK, O) · dy_n (O, P), then scatter back to the image.
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, crows, ccols, o, 1.0f, w, crows, dyn,
+                  ccols, 0.0f, col, ccols);
+      col2im(col, g_.c, g_.h, g_.w, cfg_.kernel, pad_, g_.oh, g_.ow, dxn);
+    }
+  }
+
   Conv2dConfig cfg_;
   int pad_;
   int w_ = -1, b_ = -1;
-  size_t col_rows_ = 0, col_cols_ = 0;
-  int reserved_batch_ = 0;
-  int reserved_threads_ = 1;
-  AlignedVector<float> cols_, dcol_, dw_partial_;
+  conv_direct::Geom g_, gb_;  // this convolution; the 'full' one of the input gradient
+  bool direct_ = false;
+  size_t col_rows_ = 0, col_cols_ = 0, wcount_ = 0, partial_stride_ = 0;
+  size_t xpad_thread_ = 0, dypad_thread_ = 0;
+  int reserved_batch_ = 0, threads_ = 0;
+  AlignedVector<float> wt_, wtb_;          // kernel packed for forward / input gradient
+  AlignedVector<float> xpad_, dypad_;      // per thread: kChunk padded inputs; one padded dy
+  AlignedVector<float> col_;               // per thread: one im2col matrix (GEMM path)
+  AlignedVector<float> dw_partial_;        // per thread: dW (O·CKK) then db (O)
 };
 
 }  // namespace

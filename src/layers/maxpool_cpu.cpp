@@ -1,10 +1,12 @@
-// 2×2/stride-2 max-pooling on CPU; the arg-max of each window is kept for backward.
+// 2×2/stride-2 max-pooling on CPU, one plane per loop iteration (cpu_simd.h kernels); the
+// arg-max of each window is kept for backward.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "core/error.h"
 #include "layers/backend_cpu.h"
+#include "layers/cpu_simd.h"
 #include "layers/elementwise.h"
 
 namespace mnist_dist {
@@ -25,22 +27,9 @@ class MaxPool2Cpu final : public Layer {
     const int oh = y.shape.h, ow = y.shape.w;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < planes; ++p) {
-      const float* in = x.data + static_cast<size_t>(p) * h * w;
-      float* out = y.data + static_cast<size_t>(p) * oh * ow;
-      uint8_t* arg = argmax_.data() + static_cast<size_t>(p) * oh * ow;
-      for (int oy = 0; oy < oh; ++oy)
-        for (int ox = 0; ox < ow; ++ox) {
-          const float* r0 = in + (2 * oy) * w + 2 * ox;
-          const float* r1 = r0 + w;
-          // Scan order (0,0), (0,1), (1,0), (1,1); strict '>' keeps the first maximum.
-          float best = r0[0];
-          uint8_t k = 0;
-          if (r0[1] > best) { best = r0[1]; k = 1; }
-          if (r1[0] > best) { best = r1[0]; k = 2; }
-          if (r1[1] > best) { best = r1[1]; k = 3; }
-          out[oy * ow + ox] = best;
-          arg[oy * ow + ox] = k;
-        }
+      cpu_simd::maxpool2_forward(x.data + static_cast<size_t>(p) * h * w, h, w,
+                                 y.data + static_cast<size_t>(p) * oh * ow,
+                                 argmax_.data() + static_cast<size_t>(p) * oh * ow);
     }
   }
 
@@ -51,15 +40,9 @@ class MaxPool2Cpu final : public Layer {
     const int oh = y.shape.h, ow = y.shape.w;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < planes; ++p) {
-      float* d = dx.data + static_cast<size_t>(p) * h * w;
-      const float* g = dy.data + static_cast<size_t>(p) * oh * ow;
-      const uint8_t* arg = argmax_.data() + static_cast<size_t>(p) * oh * ow;
-      for (int i = 0; i < h * w; ++i) d[i] = 0.0f;
-      for (int oy = 0; oy < oh; ++oy)
-        for (int ox = 0; ox < ow; ++ox) {
-          const uint8_t k = arg[oy * ow + ox];
-          d[(2 * oy + (k >> 1)) * w + 2 * ox + (k & 1)] = g[oy * ow + ox];
-        }
+      cpu_simd::maxpool2_backward(dy.data + static_cast<size_t>(p) * oh * ow,
+                                  argmax_.data() + static_cast<size_t>(p) * oh * ow, h, w,
+                                  dx.data + static_cast<size_t>(p) * h * w);
     }
   }
 

@@ -1,9 +1,22 @@
-// ReLU on CPU: y = max(x, 0); dx = dy where y > 0 (the kink at 0 has derivative 0).
+// ReLU on CPU: y = max(x, 0); dx = dy where y > 0 (the kink at 0 has derivative 0). The
+// threads take contiguous 64-byte-aligned blocks; the loops are in cpu_simd.h.
+#include <omp.h>
+
+#include <algorithm>
+
 #include "layers/backend_cpu.h"
+#include "layers/cpu_simd.h"
 #include "layers/elementwise.h"
 
 namespace mnist_dist {
 namespace {
+
+// Elements [begin, end) of n for thread t of `threads`, split at multiples of 16.
+inline void block16(size_t n, int t, int threads, size_t& begin, size_t& end) {
+  const size_t blocks = (n + 15) / 16;
+  begin = std::min(n, blocks * t / threads * 16);
+  end = std::min(n, blocks * (t + 1) / threads * 16);
+}
 
 class ReluCpu final : public Layer {
  public:
@@ -12,22 +25,25 @@ class ReluCpu final : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
 
   void forward(Context&, ParamArena&, const Tensor& x, Tensor& y, bool) override {
-    const long n = static_cast<long>(x.size());
-    const float* in = x.data;
-    float* out = y.data;
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    const size_t n = x.size();
+#pragma omp parallel
+    {
+      size_t b = 0, e = 0;
+      block16(n, omp_get_thread_num(), omp_get_num_threads(), b, e);
+      if (e > b) cpu_simd::relu_forward(x.data + b, e - b, y.data + b);
+    }
   }
 
   void backward(Context&, ParamArena&, const Tensor&, const Tensor& y, const Tensor& dy,
                 Tensor& dx) override {
     if (dx.data == nullptr) return;
-    const long n = static_cast<long>(y.size());
-    const float* out = y.data;
-    const float* g = dy.data;
-    float* d = dx.data;
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
+    const size_t n = y.size();
+#pragma omp parallel
+    {
+      size_t b = 0, e = 0;
+      block16(n, omp_get_thread_num(), omp_get_num_threads(), b, e);
+      if (e > b) cpu_simd::relu_backward(y.data + b, dy.data + b, e - b, dx.data + b);
+    }
   }
 };
 

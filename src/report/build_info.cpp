@@ -21,12 +21,12 @@
 
 namespace mnist_dist {
 
-nlohmann::json build_info() {
-  nlohmann::json j;
+nlohmann::ordered_json build_info() {
+  nlohmann::ordered_json j;
   j["version"] = MD_VERSION;
   const std::string commit = MD_GIT_COMMIT;
-  j["git_commit"] = commit.empty() ? nlohmann::json() : nlohmann::json(commit);
-  j["git_dirty"] = MD_GIT_DIRTY < 0 ? nlohmann::json() : nlohmann::json(MD_GIT_DIRTY == 1);
+  j["git_commit"] = commit.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(commit);
+  j["git_dirty"] = MD_GIT_DIRTY < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(MD_GIT_DIRTY == 1);
   j["build_type"] = MD_BUILD_TYPE;
 #if defined(__clang__)
   j["compiler"] = std::string("clang ") + __clang_version__;
@@ -38,7 +38,7 @@ nlohmann::json build_info() {
   j["cuda"] = MD_WITH_CUDA != 0;
   unsigned maj = 0, min = 0, rel = 0;
   H5get_libversion(&maj, &min, &rel);
-  nlohmann::json libs;
+  nlohmann::ordered_json libs;
   libs["hdf5"] = std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
   libs["openblas"] = openblas_get_config();
   libs["openmp"] = _OPENMP;

@@ -8,6 +8,6 @@ namespace mnist_dist {
 
 // {"version", "git_commit", "git_dirty", "build_type", "compiler", "cuda", "libraries": {...}}.
 // git_commit is null when the source tree was not a git checkout at build time.
-nlohmann::json build_info();
+nlohmann::ordered_json build_info();
 
 }  // namespace mnist_dist

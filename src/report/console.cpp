@@ -39,9 +39,11 @@ std::string bar(size_t step, size_t steps, int width) {
 
 }  // namespace
 
-ProgressMode progress_mode_for(std::FILE* out, bool quiet) {
+ProgressMode progress_mode_for(const std::string& choice, std::FILE* out, bool quiet, bool under_launcher) {
   if (quiet) return ProgressMode::kQuiet;
-  return isatty(fileno(out)) ? ProgressMode::kBar : ProgressMode::kLines;
+  if (choice == "bar") return ProgressMode::kBar;
+  if (choice == "lines") return ProgressMode::kLines;
+  return isatty(fileno(out)) && !under_launcher ? ProgressMode::kBar : ProgressMode::kLines;
 }
 
 int progress_interval(ProgressMode mode, int log_every) {

@@ -17,8 +17,10 @@ enum class ProgressMode {
   kQuiet,  // only the final test lines
 };
 
-// kBar when `out` is a terminal, kLines otherwise, kQuiet when quiet.
-ProgressMode progress_mode_for(std::FILE* out, bool quiet);
+// `choice`: "bar", "lines" or "auto" — the bar when `out` is a terminal and the process was not
+// started by a launcher (mpirun and srun hand ranks a pseudo-terminal even when their own
+// output goes to a file or a Slurm log). kQuiet when quiet.
+ProgressMode progress_mode_for(const std::string& choice, std::FILE* out, bool quiet, bool under_launcher);
 
 // The progress interval the trainer should use (TrainConfig::progress_every): every step for the
 // live bar (redraws are throttled here), every `log_every` steps otherwise. It drives a

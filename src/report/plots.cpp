@@ -35,7 +35,7 @@ std::string q(const std::string& s) {
 
 std::string terminal(ImageSize s) {
   return "set terminal pngcairo size " + std::to_string(s.width) + "," + std::to_string(s.height) +
-         " enhanced font 'DejaVu Sans,10' background rgb 'white'\n";
+         " noenhanced font 'DejaVu Sans,10' background rgb 'white'\n";
 }
 
 std::string read_text(const fs::path& p) {
@@ -207,13 +207,14 @@ std::string mistakes_script(const Mistakes& m, const TempDir& tmp) {
                                        : "Misclassified test images: first " + std::to_string(shown) +
                                              " (true and predicted class)") << "\n"
     << "unset xtics\nunset ytics\nunset border\nunset colorbox\nunset key\n"
-    << "set lmargin at screen 0.02\nset rmargin at screen 0.98\nset bmargin at screen 0.01\n"
-    << "set tmargin at screen 0.95\n"
+    // The grid fills the picture below the title at exactly 3 screen pixels per image pixel.
+    << "set lmargin at screen 0\nset rmargin at screen " << 3.0 * W / kMistakesSize.width << "\n"
+    << "set bmargin at screen 0\nset tmargin at screen " << 3.0 * H / kMistakesSize.height << "\n"
     << "set xrange [-0.5:" << W - 0.5 << "]\nset yrange [" << H - 0.5 << ":-0.5]\n"
     << "set palette gray\nset cbrange [0:255]\n"
     << labels.str()
     << "plot " << q(data.string()) << " binary array=(" << W << "," << H
-    << ") format='%uchar' origin=(0,0) with image pixels notitle\n";
+    << ") format='%uchar' origin=(0,0) with image notitle\n";
   return s.str();
 }
 

@@ -13,7 +13,7 @@ struct ImageSize {
 };
 inline constexpr ImageSize kCurvesSize{960, 400};
 inline constexpr ImageSize kConfusionSize{600, 560};
-inline constexpr ImageSize kMistakesSize{648, 760};
+inline constexpr ImageSize kMistakesSize{648, 904};  // 3 px per image pixel + title
 inline constexpr int kMistakesGrid = 6;  // 6 × 6 cells
 
 // The gnuplot executable: $MNIST_DIST_GNUPLOT if set (a path; empty or missing = none), else

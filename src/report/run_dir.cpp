@@ -30,13 +30,14 @@ std::string time_string(const char* format) {
 std::string iso8601_now() { return time_string("%Y-%m-%dT%H:%M:%S%z"); }
 std::string compact_timestamp_now() { return time_string("%Y%m%d-%H%M%S"); }
 
-std::string create_run_dir(const std::string& requested) {
+std::string create_run_dir(const std::string& requested, bool continuing) {
   std::error_code ec;
   if (!requested.empty()) {
     const fs::path dir(requested);
-    if (fs::exists(dir / "config.json"))
+    if (fs::exists(dir / "config.json") && !continuing)
       throw UserError("--run-dir " + requested +
-                      " already holds a run (config.json); choose a new directory");
+                      " already holds a run (config.json): choose a new directory, or pass --resume "
+                      "to continue that run");
     fs::create_directories(dir, ec);
     if (ec || !fs::is_directory(dir))
       throw UserError("--run-dir " + requested + ": cannot create the directory: " +

@@ -7,9 +7,10 @@
 namespace mnist_dist {
 
 // Creates the run directory and returns its path. `requested` non-empty: that directory (with
-// its parents); UserError if it already holds a run (config.json). Empty: runs/YYYYmmdd-HHMMSS
-// under the working directory, with -2, -3, ... appended when that name is taken.
-std::string create_run_dir(const std::string& requested);
+// its parents); if it already holds a run (config.json), it is reused when `continuing` (a
+// resumed run, e.g. a requeued Slurm job) and refused otherwise (UserError). Empty:
+// runs/YYYYmmdd-HHMMSS under the working directory, with -2, -3, ... appended when taken.
+std::string create_run_dir(const std::string& requested, bool continuing = false);
 
 // Writes `content` to `path`.tmp and renames it over `path`: readers never see half a file.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -16,7 +16,7 @@ namespace mnist_dist {
 
 struct RunRecorderOptions {
   std::string run_dir;                   // empty: runs/<timestamp>
-  int log_every = 100;                   // steps between step records
+  int log_every = 100;                   // steps (of the epoch) between step records
   bool plots = true;                     // draw the PNGs at the end
   std::vector<std::string> command_line;  // argv, for config.json
   std::vector<std::pair<std::string, std::string>> flags;  // every flag's value (given or default)
@@ -38,14 +38,18 @@ class RunRecorder final : public TrainObserver {
 
  private:
   // One record to both metrics files: (column, JSON-literal value) pairs, missing = empty cell.
-  void record(const std::vector<std::pair<std::string, std::string>>& fields);
+  void record(const std::vector<std::pair<std::string, std::string>>& fields, int64_t global_step);
+  // A resumed run continuing an existing run directory: drops the records from global_step on
+  // (and the old test record), which this run recomputes.
+  void drop_records_from(int64_t global_step);
 
   RunRecorderOptions opt_;
   const Logger& log_;
   TrainConfig config_;
   std::string dir_;
   int rows_ = 28, cols_ = 28, classes_ = 10;
-  int64_t global_step_ = 0;
+  int64_t global_step_ = 0;   // of the latest progress event
+  bool continuing_ = false;  // appending to the metrics of an earlier attempt (resume)
   int last_epoch_ = 0;
 };
 

@@ -54,24 +54,46 @@ TestReport make_test_report(const EvalResult& eval, const std::vector<int32_t>& 
   return r;
 }
 
-nlohmann::json to_json(const TestReport& r) {
-  nlohmann::json j;
+nlohmann::ordered_json to_json(const TestReport& r) {
+  nlohmann::ordered_json j;
   j["split"] = r.split;
   j["count"] = r.eval.count;
   j["accuracy"] = r.eval.accuracy;
   j["loss"] = r.eval.loss;
   j["mistakes"] = r.mistakes;
-  nlohmann::json per = nlohmann::json::array();
+  nlohmann::ordered_json per = nlohmann::ordered_json::array();
   for (size_t c = 0; c < r.classes.size(); ++c) {
     const ClassStats& s = r.classes[c];
-    per.push_back({{"class", c}, {"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1},
-                   {"support", s.support}, {"predicted", s.predicted}});
+    nlohmann::ordered_json e;
+    e["class"] = c;
+    e["precision"] = s.precision;
+    e["recall"] = s.recall;
+    e["f1"] = s.f1;
+    e["support"] = s.support;
+    e["predicted"] = s.predicted;
+    per.push_back(e);
   }
   j["per_class"] = per;
-  j["macro_avg"] = {{"precision", r.macro_precision}, {"recall", r.macro_recall}, {"f1", r.macro_f1}};
-  j["confusion_matrix"] = r.confusion;
+  j["macro_avg"]["precision"] = r.macro_precision;
+  j["macro_avg"]["recall"] = r.macro_recall;
+  j["macro_avg"]["f1"] = r.macro_f1;
   j["confusion_matrix_layout"] = "rows: true class, columns: predicted class";
+  j["confusion_matrix"] = r.confusion;
   return j;
+}
+
+std::string test_report_text(const TestReport& r) {
+  nlohmann::ordered_json j = to_json(r);
+  j["confusion_matrix"] = "@CONFUSION@";
+  std::string text = j.dump(2);
+  std::string rows = "[\n";
+  for (size_t t = 0; t < r.confusion.size(); ++t) {
+    rows += "    " + nlohmann::json(r.confusion[t]).dump(-1, ' ') + (t + 1 < r.confusion.size() ? ",\n" : "\n");
+  }
+  rows += "  ]";
+  const std::string key = "\"@CONFUSION@\"";
+  text.replace(text.find(key), key.size(), rows);
+  return text + "\n";
 }
 
 TestReport test_report_from_json(const nlohmann::json& j) {

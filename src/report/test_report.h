@@ -32,7 +32,9 @@ TestReport make_test_report(const EvalResult& eval, const std::vector<int32_t>& 
                             const std::vector<uint8_t>& labels, int num_classes,
                             const std::string& split = "test");
 
-nlohmann::json to_json(const TestReport& r);
+nlohmann::ordered_json to_json(const TestReport& r);
+// to_json(r) as indented text with one line per confusion-matrix row.
+std::string test_report_text(const TestReport& r);
 // Reads the confusion matrix and class count back from test_report.json (for plotting).
 TestReport test_report_from_json(const nlohmann::json& j);
 

@@ -1,0 +1,42 @@
+// Vectorised inner loops of the CPU BatchNorm, ReLU and max-pooling layers: AVX-512 when the CPU has
+// it (checked once at run time; MNIST_DIST_NO_AVX512=1 forces the portable loops), portable
+// loops otherwise. Both give the same element-wise results; sums differ in order only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mnist_dist::cpu_simd {
+
+// True when the AVX-512 kernels are used (CPU support and not disabled by the environment).
+bool avx512();
+
+// s1 += Σ x[i], s2 += Σ x[i]², accumulated in double.
+void sum_sumsq(const float* x, size_t n, double& s1, double& s2);
+
+// sdy += Σ dy[i], sdyx += Σ dy[i]·x̂[i] with x̂ = (x − mean)·invstd, accumulated in double.
+void sum_dy_dyxhat(const float* dy, const float* x, size_t n, float mean, float invstd,
+                   double& sdy, double& sdyx);
+
+// y[i] = γ·((x[i] − mean)·invstd) + β  (bn::forward).
+void bn_normalize(const float* x, size_t n, float mean, float invstd, float gamma, float beta,
+                  float* y);
+
+// dx[i] = bn::backward_dx(dy[i], (x[i] − mean)·invstd, γ·invstd, 1/M, Σdy, Σdy·x̂).
+void bn_backward_dx(const float* dy, const float* x, size_t n, float mean, float invstd,
+                    float gamma_invstd, float inv_m, float sum_dy, float sum_dy_xhat, float* dx);
+
+// y[i] = max(x[i], 0) (x[i] > 0 ? x[i] : 0: −0 and NaN give 0).
+void relu_forward(const float* x, size_t n, float* y);
+
+// dx[i] = y[i] > 0 ? dy[i] : 0.
+void relu_backward(const float* y, const float* dy, size_t n, float* dx);
+
+// 2×2 / stride-2 max-pooling of one plane (h, w) → (h/2, w/2); arg[i] = which window element
+// won (0 (0,0), 1 (0,1), 2 (1,0), 3 (1,1)); strict '>' in that order keeps the first maximum.
+void maxpool2_forward(const float* x, int h, int w, float* y, uint8_t* arg);
+
+// dx (h, w) = dy routed to the winning element of each window, zero elsewhere (overwritten).
+void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float* dx);
+
+}  // namespace mnist_dist::cpu_simd

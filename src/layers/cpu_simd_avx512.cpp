@@ -1,0 +1,336 @@
+// cpu_simd.h: portable loops, and AVX-512 versions compiled for AVX-512 in this file only and
+// called after a run-time CPU check. Element-wise results are the same on both paths (same
+// operations in the same order, no contraction); the double sums differ in order only.
+#include "layers/cpu_simd.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "layers/math/bn_math.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MD_CPU_SIMD_AVX512 1
+#include <immintrin.h>
+#endif
+
+namespace mnist_dist::cpu_simd {
+
+bool avx512() {
+#if MD_CPU_SIMD_AVX512
+  static const bool ok = [] {
+    const char* off = std::getenv("MNIST_DIST_NO_AVX512");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// ---- portable loops ----------------------------------------------------------------------
+
+void sum_sumsq_portable(const float* x, size_t n, double& s1, double& s2) {
+  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};  // four chains: no add-latency bound
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) {
+      const double v = x[i + j];
+      a[j] += v;
+      b[j] += v * v;
+    }
+  for (; i < n; ++i) {
+    const double v = x[i];
+    a[0] += v;
+    b[0] += v * v;
+  }
+  s1 += (a[0] + a[1]) + (a[2] + a[3]);
+  s2 += (b[0] + b[1]) + (b[2] + b[3]);
+}
+
+void sum_dy_dyxhat_portable(const float* dy, const float* x, size_t n, float mean, float invstd,
+                            double& sdy, double& sdyx) {
+  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) {
+      a[j] += dy[i + j];
+      b[j] += static_cast<double>(dy[i + j]) * bn::xhat(x[i + j], mean, invstd);
+    }
+  for (; i < n; ++i) {
+    a[0] += dy[i];
+    b[0] += static_cast<double>(dy[i]) * bn::xhat(x[i], mean, invstd);
+  }
+  sdy += (a[0] + a[1]) + (a[2] + a[3]);
+  sdyx += (b[0] + b[1]) + (b[2] + b[3]);
+}
+
+void maxpool2_forward_portable(const float* x, int h, int w, float* y, uint8_t* arg) {
+  const int oh = h / 2, ow = w / 2;
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox) {
+      const float* r0 = x + (2 * oy) * w + 2 * ox;
+      const float* r1 = r0 + w;
+      float best = r0[0];
+      uint8_t k = 0;
+      if (r0[1] > best) { best = r0[1]; k = 1; }
+      if (r1[0] > best) { best = r1[0]; k = 2; }
+      if (r1[1] > best) { best = r1[1]; k = 3; }
+      y[oy * ow + ox] = best;
+      arg[oy * ow + ox] = k;
+    }
+}
+
+void maxpool2_backward_portable(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
+  const int oh = h / 2, ow = w / 2;
+  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(h) * w);
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox) {
+      const uint8_t k = arg[oy * ow + ox];
+      dx[(2 * oy + (k >> 1)) * w + 2 * ox + (k & 1)] = dy[oy * ow + ox];
+    }
+}
+
+}  // namespace
+
+#if MD_CPU_SIMD_AVX512
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+// Keep mul and add separate (as in the portable loops, compiled without FMA) so both paths
+// give bit-identical element-wise results.
+#pragma GCC optimize("fp-contract=off")
+// GCC 12's _mm512_reduce_add_pd self-initialises an undefined vector: a known false
+// -Wuninitialized once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace {
+
+inline __mmask16 mask16(size_t lanes) {
+  return lanes >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << lanes) - 1u);
+}
+
+inline __m512d lo_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+inline __m512d hi_pd(__m512 v) {
+  return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+void sum_sumsq_avx512(const float* x, size_t n, double& s1, double& s2) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+  for (size_t i = 0; i < n; i += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(mask16(n - i), x + i);
+    const __m512d l = lo_pd(v), h = hi_pd(v);
+    a0 = _mm512_add_pd(a0, l);
+    a1 = _mm512_add_pd(a1, h);
+    b0 = _mm512_fmadd_pd(l, l, b0);  // the square of a float is exact in double
+    b1 = _mm512_fmadd_pd(h, h, b1);
+  }
+  s1 += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+  s2 += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
+}
+
+void sum_dy_dyxhat_avx512(const float* dy, const float* x, size_t n, float mean, float invstd,
+                          double& sdy, double& sdyx) {
+  const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd);
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask16(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(k, dy + i);
+    const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m), is);
+    const __m512d gl = lo_pd(g), gh = hi_pd(g);
+    a0 = _mm512_add_pd(a0, gl);
+    a1 = _mm512_add_pd(a1, gh);
+    b0 = _mm512_fmadd_pd(gl, lo_pd(xh), b0);  // float × float is exact in double
+    b1 = _mm512_fmadd_pd(gh, hi_pd(xh), b1);
+  }
+  sdy += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+  sdyx += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
+}
+
+void bn_normalize_avx512(const float* x, size_t n, float mean, float invstd, float gamma,
+                         float beta, float* y) {
+  const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd), g = _mm512_set1_ps(gamma),
+               b = _mm512_set1_ps(beta);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask16(n - i);
+    const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m), is);
+    _mm512_mask_storeu_ps(y + i, k, _mm512_add_ps(_mm512_mul_ps(g, xh), b));
+  }
+}
+
+void bn_backward_dx_avx512(const float* dy, const float* x, size_t n, float mean, float invstd,
+                           float gamma_invstd, float inv_m, float sum_dy, float sum_dy_xhat,
+                           float* dx) {
+  const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd),
+               gi = _mm512_set1_ps(gamma_invstd), im = _mm512_set1_ps(inv_m),
+               t1 = _mm512_set1_ps(inv_m * sum_dy), s2 = _mm512_set1_ps(sum_dy_xhat);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask16(n - i);
+    const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m), is);
+    const __m512 t3 = _mm512_mul_ps(_mm512_mul_ps(xh, im), s2);
+    const __m512 d = _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, dy + i), t1), t3);
+    _mm512_mask_storeu_ps(dx + i, k, _mm512_mul_ps(gi, d));
+  }
+}
+
+void relu_forward_avx512(const float* x, size_t n, float* y) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask16(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+    _mm512_mask_storeu_ps(y + i, k, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v));
+  }
+}
+
+void relu_backward_avx512(const float* y, const float* dy, size_t n, float* dx) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask16(n - i);
+    const __mmask16 pos = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, y + i), zero, _CMP_GT_OQ);
+    _mm512_mask_storeu_ps(dx + i, k, _mm512_maskz_loadu_ps(pos, dy + i));
+  }
+}
+
+void maxpool2_forward_avx512(const float* x, int h, int w, float* y, uint8_t* arg) {
+  const int oh = h / 2, ow = w / 2;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
+  for (int oy = 0; oy < oh; ++oy) {
+    const float* r0 = x + static_cast<size_t>(2 * oy) * w;
+    const float* r1 = r0 + w;
+    for (int ox = 0; ox < ow; ox += 16) {
+      const int lanes = ow - ox < 16 ? ow - ox : 16;  // outputs in this vector
+      const __mmask16 ka = mask16(2 * lanes), kb = mask16(2 * lanes > 16 ? 2 * lanes - 16 : 0);
+      const float* p0 = r0 + 2 * ox;
+      const float* p1 = r1 + 2 * ox;
+      const __m512 a0 = _mm512_maskz_loadu_ps(ka, p0), b0 = _mm512_maskz_loadu_ps(kb, p0 + 16);
+      const __m512 a1 = _mm512_maskz_loadu_ps(ka, p1), b1 = _mm512_maskz_loadu_ps(kb, p1 + 16);
+      __m512 best = _mm512_permutex2var_ps(a0, even, b0);
+      __m512i k = _mm512_setzero_si512();
+      const __m512 c1 = _mm512_permutex2var_ps(a0, odd, b0);
+      __mmask16 gt = _mm512_cmp_ps_mask(c1, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, gt, c1);
+      k = _mm512_mask_mov_epi32(k, gt, one);
+      const __m512 c2 = _mm512_permutex2var_ps(a1, even, b1);
+      gt = _mm512_cmp_ps_mask(c2, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, gt, c2);
+      k = _mm512_mask_mov_epi32(k, gt, two);
+      const __m512 c3 = _mm512_permutex2var_ps(a1, odd, b1);
+      gt = _mm512_cmp_ps_mask(c3, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, gt, c3);
+      k = _mm512_mask_mov_epi32(k, gt, three);
+      const __mmask16 ky = mask16(lanes);
+      _mm512_mask_storeu_ps(y + static_cast<size_t>(oy) * ow + ox, ky, best);
+      _mm512_mask_cvtepi32_storeu_epi8(arg + static_cast<size_t>(oy) * ow + ox, ky, k);
+    }
+  }
+}
+
+void maxpool2_backward_avx512(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
+  const int oh = h / 2, ow = w / 2;
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1),
+                two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
+  for (int oy = 0; oy < oh; ++oy) {
+    float* d0 = dx + static_cast<size_t>(2 * oy) * w;
+    float* d1 = d0 + w;
+    for (int ox = 0; ox < ow; ox += 16) {
+      const int lanes = ow - ox < 16 ? ow - ox : 16;
+      alignas(16) uint8_t codes[16] = {0};
+      std::memcpy(codes, arg + static_cast<size_t>(oy) * ow + ox, lanes);
+      const __m512i k = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(codes)));
+      const __m512 g = _mm512_maskz_loadu_ps(mask16(lanes), dy + static_cast<size_t>(oy) * ow + ox);
+      const __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, zero), g);
+      const __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, one), g);
+      const __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, two), g);
+      const __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, three), g);
+      const __mmask16 ka = mask16(2 * lanes), kb = mask16(2 * lanes > 16 ? 2 * lanes - 16 : 0);
+      _mm512_mask_storeu_ps(d0 + 2 * ox, ka, _mm512_permutex2var_ps(e0, lo, o0));
+      _mm512_mask_storeu_ps(d0 + 2 * ox + 16, kb, _mm512_permutex2var_ps(e0, hi, o0));
+      _mm512_mask_storeu_ps(d1 + 2 * ox, ka, _mm512_permutex2var_ps(e1, lo, o1));
+      _mm512_mask_storeu_ps(d1 + 2 * ox + 16, kb, _mm512_permutex2var_ps(e1, hi, o1));
+    }
+    if (w > 2 * ow) d0[w - 1] = d1[w - 1] = 0.0f;  // odd width: the dropped column
+  }
+  if (h > 2 * oh) std::memset(dx + static_cast<size_t>(h - 1) * w, 0, sizeof(float) * w);
+}
+
+}  // namespace
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+#endif  // MD_CPU_SIMD_AVX512
+
+// ---- dispatch ----------------------------------------------------------------------------
+
+void sum_sumsq(const float* x, size_t n, double& s1, double& s2) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return sum_sumsq_avx512(x, n, s1, s2);
+#endif
+  sum_sumsq_portable(x, n, s1, s2);
+}
+
+void sum_dy_dyxhat(const float* dy, const float* x, size_t n, float mean, float invstd,
+                   double& sdy, double& sdyx) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return sum_dy_dyxhat_avx512(dy, x, n, mean, invstd, sdy, sdyx);
+#endif
+  sum_dy_dyxhat_portable(dy, x, n, mean, invstd, sdy, sdyx);
+}
+
+void bn_normalize(const float* x, size_t n, float mean, float invstd, float gamma, float beta,
+                  float* y) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return bn_normalize_avx512(x, n, mean, invstd, gamma, beta, y);
+#endif
+  for (size_t i = 0; i < n; ++i) y[i] = bn::forward(x[i], mean, invstd, gamma, beta);
+}
+
+void bn_backward_dx(const float* dy, const float* x, size_t n, float mean, float invstd,
+                    float gamma_invstd, float inv_m, float sum_dy, float sum_dy_xhat, float* dx) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512())
+    return bn_backward_dx_avx512(dy, x, n, mean, invstd, gamma_invstd, inv_m, sum_dy, sum_dy_xhat, dx);
+#endif
+  for (size_t i = 0; i < n; ++i)
+    dx[i] = bn::backward_dx(dy[i], bn::xhat(x[i], mean, invstd), gamma_invstd, inv_m, sum_dy,
+                            sum_dy_xhat);
+}
+
+void relu_forward(const float* x, size_t n, float* y) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return relu_forward_avx512(x, n, y);
+#endif
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(const float* y, const float* dy, size_t n, float* dx) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return relu_backward_avx512(y, dy, n, dx);
+#endif
+  for (size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void maxpool2_forward(const float* x, int h, int w, float* y, uint8_t* arg) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return maxpool2_forward_avx512(x, h, w, y, arg);
+#endif
+  maxpool2_forward_portable(x, h, w, y, arg);
+}
+
+void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return maxpool2_backward_avx512(dy, arg, h, w, dx);
+#endif
+  maxpool2_backward_portable(dy, arg, h, w, dx);
+}
+
+}  // namespace mnist_dist::cpu_simd

@@ -1,0 +1,106 @@
+// Dense on the GPU: cuBLAS with dense_cpu.cpp's semantics. cuBLAS is column-major: a row-major
+// (r, c) matrix is, to cuBLAS, its (c × r) transpose with leading dimension c (the "row-major
+// trick"). With X (N, in), W (out, in), Y (N, out) row-major:
+//   Y  = X·Wᵀ + b    ⇔ Yᵀ (out×N)   = W·Xᵀ     gemm(T, N, out, N, in)   A = W, B = X
+//   dW = dYᵀ·X       ⇔ dWᵀ (in×out) = Xᵀ·dY    gemm(N, T, in, out, N)   A = X, B = dY
+//   dX = dY·W        ⇔ dXᵀ (in×N)   = Wᵀ·dYᵀ   gemm(N, N, in, N, out)   A = W, B = dY
+//   db = Σ_rows dY   ⇔ db (out)     = dYᵀ·1    gemv(N, out, N)          A = dY, x = ones
+// The bias is broadcast into Y by a small kernel before the forward GEMM (beta = 1).
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "cuda/checks.h"
+#include "cuda/cuda_context.h"
+#include "cuda/cuda_runtime_api.h"
+#include "cuda/launch.h"
+#include "layers/backend_cuda.h"
+#include "layers/dense.h"
+#include "model/init.h"
+
+namespace mnist_dist {
+namespace {
+
+// y (rows, cols) row-major ← b broadcast along the rows.
+static __global__ void broadcast_rows_kernel(const float* __restrict__ b, float* __restrict__ y,
+                                             size_t total, int cols) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
+       i += size_t{gridDim.x} * blockDim.x)
+    y[i] = b[i % cols];
+}
+
+void broadcast_rows(const float* b, float* y, int rows, int cols, cudaStream_t s) {
+  const size_t total = static_cast<size_t>(rows) * cols;
+  if (total == 0) return;
+  broadcast_rows_kernel<<<cuda::grid_1d(total), cuda::kBlock, 0, s>>>(b, y, total, cols);
+  MD_CUDA_LAUNCH("broadcast_rows_kernel");
+}
+
+class DenseCuda final : public Layer {
+ public:
+  explicit DenseCuda(const DenseConfig& c) : cfg_(c) {}
+  std::string kind() const override { return "dense"; }
+  std::string describe() const override {
+    return "dense " + std::to_string(cfg_.in_features) + " -> " + std::to_string(cfg_.out_features);
+  }
+  Shape output_shape(const Shape& in) const override {
+    MD_CHECK(in.per_sample() == static_cast<size_t>(cfg_.in_features), "dense input " + in.str());
+    return Shape{in.n, cfg_.out_features, 1, 1};
+  }
+  void declare(ParamArena& a) override {
+    w_ = a.declare(name() + "/weight", {cfg_.out_features, cfg_.in_features}, true);
+    b_ = a.declare(name() + "/bias", {cfg_.out_features}, true);
+  }
+  void init(ParamArena& a, Rng& rng) override {  // on the host, as the CPU layer
+    glorot_uniform(a.host_param(w_), a.info(w_).count, cfg_.in_features, cfg_.out_features, rng);
+    std::fill_n(a.host_param(b_), cfg_.out_features, 0.0f);
+  }
+  void reserve(const Shape& in) override {
+    ones_ = Buffer<float>(Backend::kCuda, static_cast<size_t>(in.n));
+    const std::vector<float> ones(ones_.size(), 1.0f);
+    ones_.upload(ones.data(), ones.size());
+  }
+
+  void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
+    const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
+    if (n == 0) return;
+    CudaContext& cu = *ctx.cuda;
+    broadcast_rows(a.param(b_), y.data, n, out, cu.stream());
+    const float one = 1.0f;
+    MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, a.param(w_), in,
+                          x.data, in, &one, y.data, out));
+  }
+
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
+                Tensor& dx) override {
+    const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
+    CudaContext& cu = *ctx.cuda;
+    float* dw = a.grad(w_);
+    float* db = a.grad(b_);
+    if (n == 0) {  // an empty slice contributes zero gradients (backward overwrites)
+      MD_CUDA(cudaMemsetAsync(dw, 0, a.info(w_).count * sizeof(float), cu.stream()));
+      MD_CUDA(cudaMemsetAsync(db, 0, a.info(b_).count * sizeof(float), cu.stream()));
+      return;
+    }
+    MD_CHECK(static_cast<size_t>(n) <= ones_.size(), "dense batch larger than reserved");
+    const float one = 1.0f, zero = 0.0f;
+    MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x.data, in,
+                          dy.data, out, &zero, dw, in));
+    MD_CUBLAS(cublasSgemv(cu.cublas(), CUBLAS_OP_N, out, n, &one, dy.data, out, ones_.data(), 1,
+                          &zero, db, 1));
+    if (dx.data != nullptr)
+      MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, a.param(w_),
+                            in, dy.data, out, &zero, dx.data, in));
+  }
+
+ private:
+  DenseConfig cfg_;
+  int w_ = -1, b_ = -1;
+  Buffer<float> ones_;  // device: (max N) ones for the bias gradient
+};
+
+}  // namespace
+
+LayerPtr make_dense_cuda(const DenseConfig& config) { return std::make_unique<DenseCuda>(config); }
+
+}  // namespace mnist_dist

@@ -1,0 +1,469 @@
+#!/usr/bin/python3
+"""mnist_dist vs PyTorch on this machine: runs both sides one after the other (alternating,
+several times) on the same data and prints a Markdown table of samples/s with medians, the
+ratio ours/PyTorch, GFLOP/s against the measured sgemm rate, and peak resident memory.
+Called by run_bench.sh, which builds and installs what is needed first.
+
+usage: bench.py --build DIR --data DIR [--reps N] [--quick] [--sections a,b,c,d,m]
+                [--markdown FILE] [--json FILE] [--wait-idle SECONDS]
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH = [sys.executable, os.path.join(HERE, "torch_bench.py")]
+
+# Forward multiply-adds per sample (28×28 input, 10 classes); training = 3 × forward FLOPs.
+FWD_MACS = {
+    # conv1 6@5×5 (28×28 out) + conv2 12@5×5 (14×14 out) + 588·1200 + 1200·840 + 840·10
+    "seed": 6 * 25 * 784 + 12 * 150 * 196 + 588 * 1200 + 1200 * 840 + 840 * 10,
+    # conv1 6@5×5 (28×28) + conv2 16@5×5 valid (10×10) + 400·120 + 120·84 + 84·10
+    "lenet5": 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10,
+}
+
+
+def train_flops(model):
+    return 3 * 2 * FWD_MACS[model]
+
+
+def infer_flops(model):
+    return 2 * FWD_MACS[model]
+
+
+def bench_env():
+    """The benchmark commands' environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on these
+    machines for old OpenBLAS builds) slow OpenBLAS 0.3.21 down, so both sides run without."""
+    env = dict(os.environ)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.pop(k, None)
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def cpu_idle(window=0.5):
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = read()
+    time.sleep(window)
+    t1, i1 = read()
+    return 100.0 * (i1 - i0) / max(1, t1 - t0)
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.env = bench_env()
+        self.busy_notes = []
+        self.log = open(args.log, "w") if args.log else None
+
+    def wait_idle(self, what):
+        """Waits (up to --wait-idle s) for the machine to be idle, so another process's load does
+        not land in one side's numbers; notes when it never was."""
+        deadline = time.time() + self.args.wait_idle
+        idle = cpu_idle()
+        while idle < 90.0 and time.time() < deadline:
+            idle = cpu_idle()
+        if idle < 90.0:
+            self.busy_notes.append(f"{what}: machine only {idle:.0f}% idle before the run")
+        return idle
+
+    def run(self, cmd, what, timeout=900):
+        self.wait_idle(what)
+        t0 = time.time()
+        p = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=timeout)
+        if self.log:
+            self.log.write(f"$ {' '.join(cmd)}\n{p.stdout}\n# exit {p.returncode}, {time.time() - t0:.1f}s\n")
+            self.log.flush()
+        if p.returncode != 0:
+            sys.stderr.write(p.stdout[-3000:])
+            raise SystemExit(f"bench.py: '{what}' failed (exit {p.returncode}): {' '.join(cmd)}")
+        return p.stdout
+
+    def json_lines(self, cmd, what):
+        out = self.run(cmd, what)
+        rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        if not rows:
+            raise SystemExit(f"bench.py: '{what}' printed no result line")
+        return rows
+
+
+EPOCH_RE = re.compile(r"^Epoch (\d+)/(\d+) - ([0-9.]+)s - ([0-9.]+) samples/s.*?data wait ([0-9.]+)s")
+
+
+def parse_epochs(text):
+    rows = []
+    for line in text.splitlines():
+        m = EPOCH_RE.match(line.strip())
+        if m:
+            rows.append({"epoch": int(m.group(1)), "seconds": float(m.group(3)),
+                         "rate": float(m.group(4)), "data_wait": float(m.group(5))})
+    return rows
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.r = Runner(args)
+        b = args.build
+        self.md_bench = os.path.join(b, "md_bench")
+        cands = [os.path.join(b, "mnist_dist", "mnist_dist"), os.path.join(b, "mnist_dist")]
+        self.mnist_dist = next((c for c in cands if os.path.isfile(c) and os.access(c, os.X_OK)), None)
+        if not os.access(self.md_bench, os.X_OK) or self.mnist_dist is None:
+            raise SystemExit(f"bench.py: md_bench / mnist_dist not found under {b} (run run_bench.sh)")
+        help_text = subprocess.run([self.mnist_dist, "--help"], env=self.r.env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
+        self.tmp = tempfile.mkdtemp(prefix="md_bench_")
+        self.extra = []
+        if "--run-dir" in help_text:
+            self.extra += ["--run-dir", os.path.join(self.tmp, "run")]
+        if "--progress" in help_text:
+            self.extra += ["--progress", "lines"]
+        self.rows = []      # result table rows
+        self.results = {}   # everything, for --json
+        self.mpirun = shutil.which("mpirun")
+
+    # ---- sides ---------------------------------------------------------------------------
+    def ours_step(self, model, threads, mode="step", batch=128):
+        steps = {"seed": 40, "lenet5": 150}[model] if mode == "step" else 8
+        rows = self.r.json_lines([self.md_bench, mode, "--data", self.a.data, "--model", model,
+                                  "--threads", str(threads), "--batch-size", str(batch),
+                                  "--steps", str(steps), "--warmup", "10" if mode == "step" else "2",
+                                  "--reps", "5"], f"ours {mode} {model} {threads}t")
+        return rows[0]
+
+    def torch_step(self, model, threads, mode="step", batch=128):
+        steps = {"seed": 30, "lenet5": 100}[model] if mode == "step" else 6
+        rows = self.r.json_lines(TORCH + [mode, self.a.data, "--model", model, "--threads", str(threads),
+                                          "--batch-size", str(batch), "--steps", str(steps),
+                                          "--warmup", "10" if mode == "step" else "2", "--reps", "5"],
+                                 f"torch {mode} {model} {threads}t")
+        return rows[0]
+
+    def ours_train(self, threads, ranks=1, epochs=1, max_steps=0, model="seed"):
+        cmd = [self.mnist_dist, "--data", self.a.data, "--model", model, "--epochs", str(epochs),
+               "--threads", str(threads)] + self.extra
+        if max_steps:
+            cmd += ["--max-steps", str(max_steps)]
+        if ranks > 1:
+            cmd = [self.mpirun, "-np", str(ranks), "--oversubscribe"] + cmd
+        out = self.r.run(cmd, f"ours train {ranks}x{threads}")
+        rows = parse_epochs(out)
+        if not rows:
+            raise SystemExit("bench.py: no 'Epoch k/N - ...s - ... samples/s' line from mnist_dist:\n" + out[-2000:])
+        return rows
+
+    # ---- sections ------------------------------------------------------------------------
+    def add(self, section, name, ours, torch, target=None, flops=None, sgemm=None, note=""):
+        ratio = ours / torch if torch else float("nan")
+        row = {"section": section, "name": name, "ours": ours, "torch": torch, "ratio": ratio,
+               "target": target, "met": (ratio >= target) if target else None, "note": note}
+        if flops and sgemm:
+            row["ours_gflops"] = ours * flops / 1e9
+            row["torch_gflops"] = torch * flops / 1e9 if torch else float("nan")
+            row["sgemm"] = sgemm
+        self.rows.append(row)
+        print(f"  {name}: ours {ours:,.0f}  PyTorch {torch:,.0f}  ratio {ratio:.2f}"
+              + (f"  (target {target})" if target else "") + (f"  {note}" if note else ""), flush=True)
+
+    def sgemm_rates(self):
+        rates = {}
+        for t in (1, 2):
+            rows = self.r.json_lines([self.md_bench, "sgemm", "--threads", str(t), "--reps", "5"],
+                                     f"sgemm {t}t")
+            rates[t] = max(rows[0]["gflops"])
+        blas = self.r.json_lines(TORCH + ["blas", "--threads", "2"], "torch blas")[0]
+        self.results["sgemm"] = rates
+        self.results["torch_blas"] = blas
+        return rates, blas
+
+    def section_a(self, sgemm):
+        print("(a) training step loop, data in memory, batch 128", flush=True)
+        for model in ("seed", "lenet5"):
+            for threads in (1, 2):
+                ours, torch = [], []
+                for _ in range(self.a.reps):
+                    ours += self.ours_step(model, threads)["rates"]
+                    torch += self.torch_step(model, threads)["rates"]
+                target = {("seed", 2): 2.0, ("lenet5", 2): 1.5}.get((model, threads))
+                self.results[f"step_{model}_{threads}"] = {"ours": ours, "torch": torch}
+                self.add("a", f"step {model}, {threads} thread{'s' if threads > 1 else ''}",
+                         med(ours), med(torch), target, train_flops(model), sgemm[threads])
+
+    def section_b(self, sgemm):
+        print("(b) one full epoch incl. data loading (seed net, 2 threads)", flush=True)
+        ours, torch, wait = [], [], []
+        for _ in range(self.a.reps):
+            e = self.ours_train(2, epochs=1)[0]
+            ours.append(e["rate"])
+            wait.append(e["data_wait"])
+            t = self.r.json_lines(TORCH + ["epoch", self.a.data, "--threads", "2", "--workers", "1"],
+                                  "torch epoch")[0]
+            torch.append(t["rate"])
+        self.results["epoch"] = {"ours": ours, "torch": torch, "ours_data_wait_s": wait}
+        self.add("b", "full epoch (HDF5 → trained), seed, 2 threads", med(ours), med(torch), 2.0,
+                 train_flops("seed"), sgemm[2], note=f"our data wait {med(wait):.2f} s/epoch")
+
+    def section_c(self, sgemm):
+        print("(c) 2 ranks x 1 thread vs 1 rank x 1 thread (seed net)", flush=True)
+        if self.mpirun is None:
+            print("  skipped: no mpirun", flush=True)
+            return
+        one, two, tone, ttwo = [], [], [], []
+        steps = 120
+        for _ in range(self.a.reps):
+            one.append(self.ours_train(1, 1, max_steps=steps)[0]["rate"])
+            two.append(self.ours_train(1, 2, max_steps=steps)[0]["rate"])
+            tone += self.torch_step("seed", 1)["rates"]
+            ttwo += self.r.json_lines(TORCH + ["ddp", self.a.data, "--procs", "2", "--threads", "1",
+                                               "--steps", "30", "--warmup", "10", "--reps", "3"],
+                                      "torch ddp")[0]["rates"]
+        eff, teff = med(two) / (2 * med(one)), med(ttwo) / (2 * med(tone))
+        self.results["ranks"] = {"ours_1x1": one, "ours_2x1": two, "torch_1x1": tone, "torch_2x1": ttwo,
+                                 "ours_efficiency": eff, "torch_efficiency": teff}
+        self.add("c", "2 ranks × 1 thread (mpirun / DDP gloo)", med(two), med(ttwo), None,
+                 train_flops("seed"), sgemm[2])
+        self.rows.append({"section": "c", "name": "2×1 efficiency: rate(2×1) / (2 · rate(1×1))",
+                          "ours": eff, "torch": teff, "ratio": None, "target": 0.85,
+                          "met": eff >= 0.85, "note": f"1 rank × 1 thread: ours {med(one):,.0f}, PyTorch {med(tone):,.0f} samples/s",
+                          "fraction": True})
+        print(f"  efficiency ours {eff:.0%}  PyTorch {teff:.0%}  (target ours >= 85%)", flush=True)
+
+    def section_d(self, sgemm):
+        print("(d) inference, batch 1000, 2 threads", flush=True)
+        for model in ("seed", "lenet5"):
+            ours, torch = [], []
+            for _ in range(self.a.reps):
+                ours += self.ours_step(model, 2, mode="infer", batch=1000)["rates"]
+                torch += self.torch_step(model, 2, mode="infer", batch=1000)["rates"]
+            self.results[f"infer_{model}"] = {"ours": ours, "torch": torch}
+            self.add("d", f"inference {model}, batch 1000, 2 threads", med(ours), med(torch),
+                     1.5 if model == "seed" else None, infer_flops(model), sgemm[2])
+
+    def section_m(self):
+        """Resident memory of mnist_dist itself over 5 epochs, per rank, sampled every 20 ms;
+        training vs evaluation told apart by rank 0's progress and epoch lines."""
+        print("(m) memory: 5 epochs, 1 rank x 2 threads and 2 ranks x 1 thread", flush=True)
+        mem = {}
+        for ranks, threads in ((1, 2), (2, 1)):
+            if ranks > 1 and self.mpirun is None:
+                continue
+            mem[f"{ranks}x{threads}"] = self.rss_run(ranks, threads, epochs=5)
+        self.results["memory"] = mem
+
+    def rss_run(self, ranks, threads, epochs):
+        cmd = [self.mnist_dist, "--data", self.a.data, "--epochs", str(epochs), "--threads", str(threads)] + self.extra
+        if "--progress" in self.extra:
+            cmd += ["--log-every", "20"]
+        if ranks > 1:
+            cmd = [self.mpirun, "-np", str(ranks), "--oversubscribe"] + cmd
+        self.r.wait_idle("memory run")
+        env = dict(self.r.env)
+        p = subprocess.Popen(["stdbuf", "-oL"] + cmd if shutil.which("stdbuf") else cmd, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        samples, lines, stop = [], [], threading.Event()
+
+        def ranks_pids():
+            found = []
+            for d in glob.glob("/proc/[0-9]*"):
+                try:
+                    with open(d + "/stat") as f:
+                        st = f.read()
+                    comm = st[st.index("(") + 1:st.rindex(")")]
+                    if comm != "mnist_dist":
+                        continue
+                    # a descendant of p?
+                    pid = int(d[6:])
+                    q = pid
+                    for _ in range(8):
+                        if q == p.pid:
+                            found.append(pid)
+                            break
+                        with open(f"/proc/{q}/stat") as f:
+                            s = f.read()
+                        q = int(s[s.rindex(")") + 2:].split()[1])
+                        if q <= 1:
+                            break
+                except (OSError, ValueError):
+                    continue
+            return sorted(found)
+
+        def sampler():
+            while not stop.is_set():
+                now = time.time()
+                for pid in ranks_pids():
+                    try:
+                        with open(f"/proc/{pid}/status") as f:
+                            for l in f:
+                                if l.startswith("VmRSS:"):
+                                    samples.append((now, pid, int(l.split()[1]) / 1024.0))
+                    except OSError:
+                        pass
+                stop.wait(0.02)
+
+        th = threading.Thread(target=sampler, daemon=True)
+        th.start()
+        for line in p.stdout:
+            lines.append((time.time(), line.rstrip("\n")))
+        p.wait()
+        stop.set()
+        th.join()
+        if p.returncode != 0:
+            raise SystemExit("bench.py: memory run failed:\n" + "\n".join(l for _, l in lines[-30:]))
+        if self.r.log:
+            self.r.log.write(f"$ {' '.join(cmd)}\n" + "\n".join(l for _, l in lines) + "\n")
+        pids = sorted({pid for _, pid, _ in samples})
+        # Phases from rank 0's output: training from the start (or the previous epoch line) to
+        # the epoch's last progress line; evaluation from there to the 'Epoch k/N - ...s' line.
+        step_re = re.compile(r"^Epoch (\d+)/\d+ - step ")
+        end_re = re.compile(r"^Epoch (\d+)/\d+ - [0-9.]+s - ")
+        last_step, epoch_end = {}, {}
+        for t, l in lines:
+            m = step_re.match(l)
+            if m:
+                last_step[int(m.group(1))] = t
+            m = end_re.match(l)
+            if m:
+                epoch_end[int(m.group(1))] = t
+        out = {"ranks": ranks, "threads": threads, "per_rank": []}
+        t_start = samples[0][0] if samples else 0
+        for r, pid in enumerate(pids):
+            s = [(t, v) for t, q, v in samples if q == pid]
+            train, evalp, after = [], [], []
+            prev = t_start
+            for e in sorted(epoch_end):
+                cut = last_step.get(e, epoch_end[e])
+                train += [v for t, v in s if prev <= t <= cut]
+                evalp += [v for t, v in s if cut < t <= epoch_end[e]]
+                after.append(max([v for t, v in s if prev <= t <= epoch_end[e]] or [0.0]))
+                prev = epoch_end[e]
+            tail = [v for t, v in s if t > prev]  # the test evaluation at the end
+            out["per_rank"].append({
+                "pid_order": r, "peak_mib": max([v for _, v in s] or [0.0]),
+                "train_peak_mib": max(train or [0.0]), "eval_peak_mib": max((evalp + tail) or [0.0]),
+                "peak_by_epoch_mib": after,
+                "growth_mib": (after[-1] - after[0]) if after else 0.0})
+        print(f"  {ranks}x{threads}: " + "; ".join(
+            f"rank{i} train {x['train_peak_mib']:.0f} MiB, eval {x['eval_peak_mib']:.0f} MiB, "
+            f"peak in epochs 1..{len(x['peak_by_epoch_mib'])} {', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])}"
+            for i, x in enumerate(out["per_rank"])), flush=True)
+        return out
+
+    # ---- report --------------------------------------------------------------------------
+    def markdown(self, sgemm, blas, started):
+        lscpu = subprocess.run(["lscpu"], text=True, stdout=subprocess.PIPE).stdout
+        def field(k):
+            m = re.search(rf"^{k}:\s*(.+)$", lscpu, re.M)
+            return m.group(1).strip() if m else "?"
+        mem_total = 0
+        with open("/proc/meminfo") as f:
+            mem_total = int(f.readline().split()[1]) // 1024
+        lines = []
+        cpus, cores, tpc = field(r"CPU\(s\)"), field(r"Core\(s\) per socket"), field(r"Thread\(s\) per core")
+        flags = " ".join(f for f in ("avx512f", "avx2") if f in lscpu)
+        lines.append(f"Measured {started} on {field('Model name')}, {cpus} CPUs ({cores} cores/socket, "
+                     f"{tpc} thread/core), L2 {field('L2 cache')}, L3 {field('L3 cache')}, "
+                     f"{mem_total} MiB RAM; flags {flags}.")
+        lines.append(f"sgemm 2048³ (OpenBLAS, ours): {sgemm[1]:.0f} GFLOP/s on 1 thread, {sgemm[2]:.0f} on 2. "
+                     f"PyTorch {blas.get('torch')} uses {', '.join(os.path.basename(l) for l in blas.get('libraries', []))} "
+                     f"({blas.get('sgemm_2048_gflops', 0):.0f} GFLOP/s at 2048³, 2 threads).")
+        lines.append(f"Medians of {self.a.reps} alternating runs (ours, PyTorch, ours, ...), each of several timed repetitions.")
+        lines.append("")
+        lines.append("| | ours samples/s | PyTorch samples/s | ours/PyTorch | target | met | ours GFLOP/s (% of sgemm) | PyTorch GFLOP/s |")
+        lines.append("|---|---:|---:|---:|---:|:---:|---:|---:|")
+        for r in self.rows:
+            if r.get("fraction"):
+                lines.append(f"| {r['name']} | {r['ours']:.0%} | {r['torch']:.0%} (DDP) | | ≥ {r['target']:.0%} | "
+                             f"{'yes' if r['met'] else 'NO'} | | |")
+                continue
+            g = ""
+            tg = ""
+            if "ours_gflops" in r:
+                g = f"{r['ours_gflops']:.0f} ({100 * r['ours_gflops'] / r['sgemm']:.0f} %)"
+                tg = f"{r['torch_gflops']:.0f}"
+            tgt = f"≥ {r['target']}×" if r["target"] else ""
+            met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+            lines.append(f"| {r['name']} | {r['ours']:,.0f} | {r['torch']:,.0f} | {r['ratio']:.2f} | {tgt} | {met} | {g} | {tg} |")
+        notes = [r["note"] for r in self.rows if r.get("note")]
+        if "memory" in self.results:
+            lines.append("")
+            lines.append("| run | rank | peak RSS training (MiB) | peak RSS evaluation (MiB) | peak RSS in epoch 1..5 (MiB) | growth epoch 1→5 |")
+            lines.append("|---|---:|---:|---:|---|---:|")
+            for k, m in self.results["memory"].items():
+                for i, x in enumerate(m["per_rank"]):
+                    lines.append(f"| {k.replace('x', ' rank(s) × ')} thread(s) | {i} | {x['train_peak_mib']:.0f} | "
+                                 f"{x['eval_peak_mib']:.0f} | {', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])} | "
+                                 f"{x['growth_mib']:+.1f} MiB |")
+        if notes or self.r.busy_notes:
+            lines.append("")
+            for n in notes:
+                lines.append(f"- {n}")
+            for n in sorted(set(self.r.busy_notes)):
+                lines.append(f"- warning: {n}")
+        return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True, help="build directory with md_bench and mnist_dist")
+    ap.add_argument("--data", required=True, help="directory made by mnist_prepare")
+    ap.add_argument("--reps", type=int, default=3, help="alternating runs per row (default 3)")
+    ap.add_argument("--quick", action="store_true", help="one run per row")
+    ap.add_argument("--sections", default="a,b,c,d,m")
+    ap.add_argument("--markdown", help="also write the table here")
+    ap.add_argument("--json", help="write all raw results here")
+    ap.add_argument("--log", help="write every command and its output here")
+    ap.add_argument("--wait-idle", type=float, default=60.0,
+                    help="seconds to wait for an idle machine before each run (default 60)")
+    a = ap.parse_args()
+    if a.quick:
+        a.reps = 1
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    b = Bench(a)
+    sections = set(a.sections.split(","))
+    try:
+        print("sgemm rates and PyTorch's BLAS", flush=True)
+        sgemm, blas = b.sgemm_rates()
+        print(f"  ours sgemm 2048^3: {sgemm[1]:.0f} GFLOP/s (1 thread), {sgemm[2]:.0f} (2 threads); "
+              f"PyTorch BLAS: {', '.join(blas['libraries'])}", flush=True)
+        if not any("openblas" in l for l in blas["libraries"]):
+            print("bench.py: WARNING: PyTorch does not use OpenBLAS here: its numbers are not "
+                  "representative (install libopenblas0-openmp)", flush=True)
+        for s, f in (("a", b.section_a), ("b", b.section_b), ("c", b.section_c), ("d", b.section_d)):
+            if s in sections:
+                f(sgemm)
+        if "m" in sections:
+            b.section_m()
+        md = b.markdown(sgemm, blas, started)
+        print("\n" + md)
+        if a.markdown:
+            with open(a.markdown, "w") as f:
+                f.write(md + "\n")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"rows": b.rows, "results": b.results, "notes": b.r.busy_notes}, f, indent=1)
+    finally:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
