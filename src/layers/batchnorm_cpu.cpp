@@ -1,6 +1,8 @@
 // BatchNorm on CPU: double-precision channel sums, optional cross-rank reduction (SyncBN).
-// Sums run per channel over the samples in order (independent of the thread count); the
-// element-wise passes run per (sample, channel) plane; inner loops are in cpu_simd.h.
+// Sums run per channel over the samples in order (independent of the thread count). Without a
+// cross-rank reduction each channel is summed and normalised (or its gradient taken) in one
+// go while its planes are in cache; with one, all sums are reduced first and the element-wise
+// pass runs per (sample, channel) plane. Inner loops are in cpu_simd.h.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -55,8 +57,26 @@ class BatchNormCpu final : public Layer {
     const float* beta = a.param(beta_);
     float* rmean = a.param(mean_);
     float* rvar = a.param(var_);
+    if (training && !cross_rank(ctx)) {
+      // Statistics of this replica only: each channel's sums, statistics and normalisation in
+      // one go while its planes are still in this core's cache (same arithmetic as below).
+      count_ = static_cast<double>(n) * hw;
+#pragma omp parallel for schedule(static)
+      for (int ch = 0; ch < c; ++ch) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; ++i)
+          cpu_simd::sum_sumsq(x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
+        set_statistics(ch, count_, s1, s2, rmean, rvar);
+        for (int i = 0; i < n; ++i) {
+          const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+          cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
+                                 beta[ch], y.data + off);
+        }
+      }
+      return;
+    }
     if (training) {
-      // sums_ = [Σx (C), Σx² (C), count]
+      // sums_ = [Σx (C), Σx² (C), count], summed over the ranks (SyncBN)
 #pragma omp parallel for schedule(static)
       for (int ch = 0; ch < c; ++ch) {
         double s1 = 0.0, s2 = 0.0;
@@ -66,24 +86,9 @@ class BatchNormCpu final : public Layer {
         sums_[c + ch] = s2;
       }
       sums_[2 * c] = static_cast<double>(n) * hw;
-      if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
-      const double count = sums_[2 * c];
-      count_ = count;
-      // An empty slice (possible on some ranks in the last partial batch with --bn local)
-      // has no statistics: normalise with (0, 1) and leave the running statistics alone.
-      for (int ch = 0; ch < c && count == 0.0; ++ch) {
-        batch_mean_[ch] = 0.0f;
-        batch_invstd_[ch] = 1.0f;
-      }
-      for (int ch = 0; ch < c && count > 0.0; ++ch) {
-        const double mean = sums_[ch] / count;
-        const double var = std::max(sums_[c + ch] / count - mean * mean, 0.0);
-        batch_mean_[ch] = static_cast<float>(mean);
-        batch_invstd_[ch] = static_cast<float>(1.0 / std::sqrt(var + cfg_.epsilon));
-        const double unbiased = count > 1 ? var * count / (count - 1) : var;
-        rmean[ch] = bn::running_update(rmean[ch], static_cast<float>(mean), cfg_.momentum);
-        rvar[ch] = bn::running_update(rvar[ch], static_cast<float>(unbiased), cfg_.momentum);
-      }
+      ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      count_ = sums_[2 * c];
+      for (int ch = 0; ch < c; ++ch) set_statistics(ch, count_, sums_[ch], sums_[c + ch], rmean, rvar);
     } else {
       for (int ch = 0; ch < c; ++ch) {
         batch_mean_[ch] = rmean[ch];
@@ -104,7 +109,11 @@ class BatchNormCpu final : public Layer {
     const int n = x.shape.n, c = cfg_.channels;
     const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
     const float* gamma = a.param(gamma_);
+    float* dgamma = a.grad(gamma_);
+    float* dbeta = a.grad(beta_);
+    const float inv_m = count_ > 0.0 ? static_cast<float>(1.0 / count_) : 0.0f;
     // sums_ = [Σdy (C), Σdy·x̂ (C)]: local sums are the γ/β gradients.
+    const bool local = !cross_rank(ctx);
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ++ch) {
       double sdy = 0.0, sdyx = 0.0;
@@ -115,29 +124,57 @@ class BatchNormCpu final : public Layer {
       }
       sums_[ch] = sdy;
       sums_[c + ch] = sdyx;
+      dbeta[ch] = static_cast<float>(sdy);
+      dgamma[ch] = static_cast<float>(sdyx);
+      if (local && dx.data != nullptr) channel_dx(ch, n, hw, gamma[ch], inv_m, x, dy, dx);
     }
-    float* dgamma = a.grad(gamma_);
-    float* dbeta = a.grad(beta_);
-    for (int ch = 0; ch < c; ++ch) {
-      dbeta[ch] = static_cast<float>(sums_[ch]);
-      dgamma[ch] = static_cast<float>(sums_[c + ch]);
-    }
-    if (dx.data == nullptr) return;
-    if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
-    const float inv_m = count_ > 0.0 ? static_cast<float>(1.0 / count_) : 0.0f;
+    if (dx.data == nullptr || local) return;
+    ctx.comm->allreduce_sum(sums_.data(), 2 * c);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; ++i)
-      for (int ch = 0; ch < c; ++ch) {
-        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        const float m = batch_mean_[ch], is = batch_invstd_[ch];
-        const float gi = gamma[ch] * is;
-        const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
-        cpu_simd::bn_backward_dx(dy.data + off, x.data + off, hw, m, is, gi, inv_m, sdy, sdyx,
-                                 dx.data + off);
-      }
+      for (int ch = 0; ch < c; ++ch) plane_dx(i, ch, hw, gamma[ch], inv_m, x, dy, dx);
   }
 
  private:
+  // Batch statistics are reduced over the ranks (SyncBN with more than one rank).
+  static bool cross_rank(const Context& ctx) {
+    return ctx.sync_bn && ctx.comm != nullptr && ctx.comm->size() > 1;
+  }
+
+  // Batch mean / inverse std of channel ch from its sums over `count` elements, and the
+  // running statistics' update. An empty slice (possible on some ranks in the last partial
+  // batch with --bn local) has no statistics: (0, 1), running statistics left alone.
+  void set_statistics(int ch, double count, double s1, double s2, float* rmean, float* rvar) {
+    if (count == 0.0) {
+      batch_mean_[ch] = 0.0f;
+      batch_invstd_[ch] = 1.0f;
+      return;
+    }
+    const double mean = s1 / count;
+    const double var = std::max(s2 / count - mean * mean, 0.0);
+    batch_mean_[ch] = static_cast<float>(mean);
+    batch_invstd_[ch] = static_cast<float>(1.0 / std::sqrt(var + cfg_.epsilon));
+    const double unbiased = count > 1 ? var * count / (count - 1) : var;
+    rmean[ch] = bn::running_update(rmean[ch], static_cast<float>(mean), cfg_.momentum);
+    rvar[ch] = bn::running_update(rvar[ch], static_cast<float>(unbiased), cfg_.momentum);
+  }
+
+  // dL/dx of plane (i, ch) from the channel sums in sums_.
+  void plane_dx(int i, int ch, size_t hw, float gamma, float inv_m, const Tensor& x,
+                const Tensor& dy, Tensor& dx) const {
+    const int c = cfg_.channels;
+    const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+    const float m = batch_mean_[ch], is = batch_invstd_[ch];
+    const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
+    cpu_simd::bn_backward_dx(dy.data + off, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx,
+                             dx.data + off);
+  }
+
+  void channel_dx(int ch, int n, size_t hw, float gamma, float inv_m, const Tensor& x,
+                  const Tensor& dy, Tensor& dx) const {
+    for (int i = 0; i < n; ++i) plane_dx(i, ch, hw, gamma, inv_m, x, dy, dx);
+  }
+
   BatchNormConfig cfg_;
   int gamma_ = -1, beta_ = -1, mean_ = -1, var_ = -1;
   std::vector<double> sums_;
