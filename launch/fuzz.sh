@@ -53,13 +53,16 @@ failed=()
 for target in fuzz_idx fuzz_shards; do
   corpus="$build/corpus/$target"  # grows across runs on the same machine; seeds stay separate
   mkdir -p "$corpus" "$build/artifacts"
+  # Inputs that once crashed or hung a target (tests/fuzz/regressions/<target>/) run first, every time.
+  inputs=("$corpus" "$build/seeds/$target")
+  [ -d "$root/tests/fuzz/regressions/$target" ] && inputs+=("$root/tests/fuzz/regressions/$target")
   log="$build/$target.log"
   echo "fuzz.sh: running $target for $seconds s (log: $log)"
   rc=0
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a bounded-memory reader must stay far below.
   timeout -k 10 $((seconds + 120)) "$build/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -print_funcs=0 -artifact_prefix="$build/artifacts/$target-" ${FUZZ_ARGS:-} \
-    "$corpus" "$build/seeds/$target" >"$log" 2>&1 || rc=$?
+    "${inputs[@]}" >"$log" 2>&1 || rc=$?
   if ((rc == 0)); then
     echo "fuzz.sh: $target: $(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') inputs, no crash"
   else

@@ -1,8 +1,7 @@
 // BatchNorm on CPU: double-precision channel sums, optional cross-rank reduction (SyncBN).
-// Sums run per channel over the samples in order (independent of the thread count). Without a
-// cross-rank reduction each channel is summed and normalised (or its gradient taken) in one
-// go while its planes are in cache; with one, all sums are reduced first and the element-wise
-// pass runs per (sample, channel) plane. Inner loops are in cpu_simd.h.
+// Sums run per channel over the samples in order (independent of the thread count), then the
+// element-wise pass runs per (sample, channel) plane in memory order (one pass per channel
+// with its planes still in cache measured slower: strided planes). Loops are in cpu_simd.h.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -57,26 +56,8 @@ class BatchNormCpu final : public Layer {
     const float* beta = a.param(beta_);
     float* rmean = a.param(mean_);
     float* rvar = a.param(var_);
-    if (training && !cross_rank(ctx)) {
-      // Statistics of this replica only: each channel's sums, statistics and normalisation in
-      // one go while its planes are still in this core's cache (same arithmetic as below).
-      count_ = static_cast<double>(n) * hw;
-#pragma omp parallel for schedule(static)
-      for (int ch = 0; ch < c; ++ch) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; ++i)
-          cpu_simd::sum_sumsq(x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
-        set_statistics(ch, count_, s1, s2, rmean, rvar);
-        for (int i = 0; i < n; ++i) {
-          const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-          cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
-                                 beta[ch], y.data + off);
-        }
-      }
-      return;
-    }
     if (training) {
-      // sums_ = [Σx (C), Σx² (C), count], summed over the ranks (SyncBN)
+      // sums_ = [Σx (C), Σx² (C), count], summed over the ranks with SyncBN
 #pragma omp parallel for schedule(static)
       for (int ch = 0; ch < c; ++ch) {
         double s1 = 0.0, s2 = 0.0;
@@ -86,7 +67,7 @@ class BatchNormCpu final : public Layer {
         sums_[c + ch] = s2;
       }
       sums_[2 * c] = static_cast<double>(n) * hw;
-      ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
       count_ = sums_[2 * c];
       for (int ch = 0; ch < c; ++ch) set_statistics(ch, count_, sums_[ch], sums_[c + ch], rmean, rvar);
     } else {
@@ -113,7 +94,6 @@ class BatchNormCpu final : public Layer {
     float* dbeta = a.grad(beta_);
     const float inv_m = count_ > 0.0 ? static_cast<float>(1.0 / count_) : 0.0f;
     // sums_ = [Σdy (C), Σdy·x̂ (C)]: local sums are the γ/β gradients.
-    const bool local = !cross_rank(ctx);
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ++ch) {
       double sdy = 0.0, sdyx = 0.0;
@@ -126,10 +106,9 @@ class BatchNormCpu final : public Layer {
       sums_[c + ch] = sdyx;
       dbeta[ch] = static_cast<float>(sdy);
       dgamma[ch] = static_cast<float>(sdyx);
-      if (local && dx.data != nullptr) channel_dx(ch, n, hw, gamma[ch], inv_m, x, dy, dx);
     }
-    if (dx.data == nullptr || local) return;
-    ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    if (dx.data == nullptr) return;
+    if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) plane_dx(i, ch, hw, gamma[ch], inv_m, x, dy, dx);
@@ -168,11 +147,6 @@ class BatchNormCpu final : public Layer {
     const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
     cpu_simd::bn_backward_dx(dy.data + off, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx,
                              dx.data + off);
-  }
-
-  void channel_dx(int ch, int n, size_t hw, float gamma, float inv_m, const Tensor& x,
-                  const Tensor& dy, Tensor& dx) const {
-    for (int i = 0; i < n; ++i) plane_dx(i, ch, hw, gamma, inv_m, x, dy, dx);
   }
 
   BatchNormConfig cfg_;

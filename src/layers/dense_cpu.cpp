@@ -26,6 +26,7 @@ inline void split16(int n, int t, int threads, int& begin, int& end) {
 
 constexpr int kFwdBatch = 256;          // samples per forward chunk (bounds the xᵀ, yᵀ buffers)
 constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly
+constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
 
 // dst (cols × rows, leading dimension ld_dst) = src (rows × cols, leading dimension ld_src)ᵀ,
 // plus bias[i] on column i of dst (row i of src) when bias is given; 16×16 tiles.
@@ -114,8 +115,10 @@ class DenseCpu final : public Layer {
         if (j1 > j0) {
           float* yt = yt_.data() + static_cast<size_t>(j0) * m;
           // yᵀ[j0:j1, :] = W[j0:j1, :] · xᵀ;  y[s0:s0+m, j0:j1] = yᵀ[j0:j1, :]ᵀ + b[j0:j1]
-          cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, j1 - j0, m, in, 1.0f,
-                          w + static_cast<size_t>(j0) * in, in, xt_.data(), m, 0.0f, yt, m);
+          for (int r0 = j0; r0 < j1; r0 += kFwdRows)  // row blocks: W's block stays in L2
+            cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + kFwdRows) - r0, m,
+                            in, 1.0f, w + static_cast<size_t>(r0) * in, in, xt_.data(), m, 0.0f,
+                            yt + static_cast<size_t>(r0 - j0) * m, m);
           transpose(yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
         }
 #pragma omp barrier  // xᵀ is rewritten by the next chunk

@@ -44,13 +44,14 @@ int main(int argc, char** argv) {
   }
   for (size_t count : {size_t{1024}, size_t{16384}, size_t{262144}, size_t{1048576}, arena}) {
     std::vector<float> buf(count, 1.0f), ref(count);
-    const auto buckets = make_buckets(ranges_for(count), static_cast<size_t>(bucket_mb * 262144));
+    const auto layers = ranges_for(count);
+    const auto buckets = make_buckets(layers, static_cast<size_t>(bucket_mb * 262144));
     std::vector<double> ours, raw;
     for (int it = 0; it < iters + 2; ++it) {
       MPI_Barrier(MPI_COMM_WORLD);
       double t0 = MPI_Wtime();
       GradientReducer reducer(*comm, buckets, buf.data());
-      for (auto r = ranges_for(count).rbegin(); r != ranges_for(count).rend(); ++r) reducer.ready_from(r->first);
+      for (auto r = layers.rbegin(); r != layers.rend(); ++r) reducer.ready_from(r->first);
       reducer.finish();
       const double t1 = MPI_Wtime();
       MPI_Barrier(MPI_COMM_WORLD);
