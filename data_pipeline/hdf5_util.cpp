@@ -36,6 +36,18 @@ void fail(const char* call, const char* file, int line) {
   ::mnist_dist::fatal(std::string("HDF5 call failed: ") + call + ": " + error_message(), file, line);
 }
 
+void fail_read(hid_t obj, const char* call) {
+  std::string msg = error_message();  // before any other HDF5 call resets the stack
+  std::string file = "an HDF5 file";
+  const ssize_t n = H5Fget_name(obj, nullptr, 0);
+  if (n > 0) {
+    file.assign(static_cast<size_t>(n) + 1, '\0');
+    H5Fget_name(obj, file.data(), file.size());
+    file.resize(static_cast<size_t>(n));
+  }
+  throw UserError(file + " is corrupt: HDF5 cannot read it (" + call + ": " + msg + ")");
+}
+
 Handle& Handle::operator=(Handle&& o) noexcept {
   if (this != &o) {
     reset();
@@ -51,7 +63,7 @@ void Handle::reset() {
   id_ = H5I_INVALID_HID;
 }
 
-Handle open_file(const std::string& path, bool writable) {
+Handle open_file(const std::string& path, bool writable, const std::string& fix) {
   quiet_errors();
   Handle fapl = plist(MD_H5(H5Pcreate(H5P_FILE_ACCESS)));
 #if H5_VERSION_GE(1, 10, 7)
@@ -61,8 +73,7 @@ Handle open_file(const std::string& path, bool writable) {
 #endif
   const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
   if (id < 0) {
-    throw UserError(path + " is not a readable HDF5 file (" + error_message() +
-                    "); re-run mnist_prepare with --overwrite");
+    throw UserError(path + " is not a readable HDF5 file (" + error_message() + "); " + fix);
   }
   return file(id);
 }
@@ -79,13 +90,13 @@ void write_scalar(hid_t obj, const char* name, hid_t file_type, hid_t mem_type, 
 // Opens attribute `name`, checking that it exists, holds one element and is of class `cls`.
 Handle open_attr(hid_t obj, const char* name, H5T_class_t cls, const char* what,
                  const std::string& where) {
-  if (MD_H5(H5Aexists(obj, name)) <= 0) {
+  if (MD_H5_READ(obj, H5Aexists(obj, name)) <= 0) {
     throw UserError(where + ": attribute '" + name + "' is missing; re-run mnist_prepare");
   }
-  Handle attr = attribute(MD_H5(H5Aopen(obj, name, H5P_DEFAULT)));
-  Handle space = dataspace(MD_H5(H5Aget_space(attr.get())));
-  Handle type = datatype(MD_H5(H5Aget_type(attr.get())));
-  if (MD_H5(H5Sget_simple_extent_npoints(space.get())) != 1 ||
+  Handle attr = attribute(MD_H5_READ(obj, H5Aopen(obj, name, H5P_DEFAULT)));
+  Handle space = dataspace(MD_H5_READ(obj, H5Aget_space(attr.get())));
+  Handle type = datatype(MD_H5_READ(obj, H5Aget_type(attr.get())));
+  if (MD_H5_READ(obj, H5Sget_simple_extent_npoints(space.get())) != 1 ||
       H5Tget_class(type.get()) != cls) {
     throw UserError(where + ": attribute '" + name + "' is not a single " + what +
                     "; re-run mnist_prepare");
@@ -111,38 +122,38 @@ void write_attr(hid_t obj, const char* name, const std::string& value) {
   write_scalar(obj, name, type.get(), type.get(), &ptr);
 }
 
-bool has_attr(hid_t obj, const char* name) { return MD_H5(H5Aexists(obj, name)) > 0; }
+bool has_attr(hid_t obj, const char* name) { return MD_H5_READ(obj, H5Aexists(obj, name)) > 0; }
 
 int64_t read_int_attr(hid_t obj, const char* name, const std::string& where) {
   Handle attr = open_attr(obj, name, H5T_INTEGER, "integer", where);
   int64_t v = 0;
-  MD_H5(H5Aread(attr.get(), H5T_NATIVE_INT64, &v));
+  MD_H5_READ(obj, H5Aread(attr.get(), H5T_NATIVE_INT64, &v));
   return v;
 }
 
 uint64_t read_uint_attr(hid_t obj, const char* name, const std::string& where) {
   Handle attr = open_attr(obj, name, H5T_INTEGER, "integer", where);
   uint64_t v = 0;
-  MD_H5(H5Aread(attr.get(), H5T_NATIVE_UINT64, &v));
+  MD_H5_READ(obj, H5Aread(attr.get(), H5T_NATIVE_UINT64, &v));
   return v;
 }
 
 double read_double_attr(hid_t obj, const char* name, const std::string& where) {
   Handle attr = open_attr(obj, name, H5T_FLOAT, "floating-point number", where);
   double v = 0;
-  MD_H5(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v));
+  MD_H5_READ(obj, H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v));
   return v;
 }
 
 std::string read_string_attr(hid_t obj, const char* name, const std::string& where) {
   Handle attr = open_attr(obj, name, H5T_STRING, "string", where);
-  Handle file_type = datatype(MD_H5(H5Aget_type(attr.get())));
+  Handle file_type = datatype(MD_H5_READ(obj, H5Aget_type(attr.get())));
   Handle mem_type = datatype(MD_H5(H5Tcopy(H5T_C_S1)));
   MD_H5(H5Tset_cset(mem_type.get(), H5Tget_cset(file_type.get())));  // ASCII and UTF-8 don't convert
-  if (MD_H5(H5Tis_variable_str(file_type.get())) > 0) {
+  if (MD_H5_READ(obj, H5Tis_variable_str(file_type.get())) > 0) {
     MD_H5(H5Tset_size(mem_type.get(), H5T_VARIABLE));
     char* ptr = nullptr;
-    MD_H5(H5Aread(attr.get(), mem_type.get(), &ptr));
+    MD_H5_READ(obj, H5Aread(attr.get(), mem_type.get(), &ptr));
     std::string s = ptr != nullptr ? ptr : "";
     H5free_memory(ptr);
     return s;
@@ -150,32 +161,32 @@ std::string read_string_attr(hid_t obj, const char* name, const std::string& whe
   const size_t size = H5Tget_size(file_type.get());
   MD_H5(H5Tset_size(mem_type.get(), size + 1));
   std::string buf(size + 1, '\0');
-  MD_H5(H5Aread(attr.get(), mem_type.get(), buf.data()));
+  MD_H5_READ(obj, H5Aread(attr.get(), mem_type.get(), buf.data()));
   return std::string(buf.c_str());
 }
 
 // --- datasets -----------------------------------------------------------------------------
 DatasetInfo inspect(hid_t dset) {
   DatasetInfo info;
-  Handle space = dataspace(MD_H5(H5Dget_space(dset)));
-  const int ndims = MD_H5(H5Sget_simple_extent_ndims(space.get()));
+  Handle space = dataspace(MD_H5_READ(dset, H5Dget_space(dset)));
+  const int ndims = MD_H5_READ(dset, H5Sget_simple_extent_ndims(space.get()));
   info.dims.resize(static_cast<size_t>(ndims));
-  MD_H5(H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr));
-  Handle type = datatype(MD_H5(H5Dget_type(dset)));
+  MD_H5_READ(dset, H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr));
+  Handle type = datatype(MD_H5_READ(dset, H5Dget_type(dset)));
   info.type_class = H5Tget_class(type.get());
   info.type_size = H5Tget_size(type.get());
   if (info.type_class == H5T_INTEGER) info.sign = H5Tget_sign(type.get());
-  Handle dcpl = plist(MD_H5(H5Dget_create_plist(dset)));
+  Handle dcpl = plist(MD_H5_READ(dset, H5Dget_create_plist(dset)));
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
     info.chunk.resize(static_cast<size_t>(ndims));
-    MD_H5(H5Pget_chunk(dcpl.get(), ndims, info.chunk.data()));
+    MD_H5_READ(dset, H5Pget_chunk(dcpl.get(), ndims, info.chunk.data()));
   }
   return info;
 }
 
 bool has_dataset(hid_t file, const char* name) {
-  if (MD_H5(H5Lexists(file, name, H5P_DEFAULT)) <= 0) return false;
-  Handle obj(MD_H5(H5Oopen(file, name, H5P_DEFAULT)), H5Oclose);
+  if (MD_H5_READ(file, H5Lexists(file, name, H5P_DEFAULT)) <= 0) return false;
+  Handle obj(MD_H5_READ(file, H5Oopen(file, name, H5P_DEFAULT)), H5Oclose);
   return H5Iget_type(obj.get()) == H5I_DATASET;
 }
 
@@ -199,7 +210,7 @@ void read_rows(hid_t dset, hid_t mem_type, hsize_t first, hsize_t count, void* b
   if (count == 0) return;
   Handle file_space, mem_space;
   row_spaces(dset, first, count, file_space, mem_space);
-  MD_H5(H5Dread(dset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, buf));
+  MD_H5_READ(dset, H5Dread(dset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, buf));
 }
 
 void write_rows(hid_t dset, hid_t mem_type, hsize_t first, hsize_t count, const void* buf) {

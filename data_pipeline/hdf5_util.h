@@ -27,6 +27,20 @@ T check(T result, const char* call, const char* file, int line) {
   return result;
 }
 
+// A failed HDF5 *read* of a file the user gave us (shard, checkpoint, model): the file is
+// damaged, which is bad input — a UserError naming the file and HDF5's reason — not an internal
+// failure. `obj` is any identifier inside that file.
+[[noreturn]] void fail_read(hid_t obj, const char* call);
+
+template <class T>
+T check_read(T result, hid_t obj, const char* call) {
+  if (result < 0) fail_read(obj, call);
+  return result;
+}
+
+// Checks an HDF5 call that reads a user's file: `hid_t d = MD_H5_READ(file, H5Dopen2(file, ...));`
+#define MD_H5_READ(obj, call) ::mnist_dist::data::h5::check_read((call), (obj), #call)
+
 // Checks an HDF5 call (negative result = failure) and yields its result: `hid_t d = MD_H5(H5Dopen2(...));`
 #define MD_H5(call) ::mnist_dist::data::h5::check((call), #call, __FILE__, __LINE__)
 
@@ -61,7 +75,9 @@ inline Handle plist(hid_t id) { return Handle(id, H5Pclose); }
 
 // Opens an existing file read-only (or read-write). A file HDF5 cannot open is the user's
 // problem: UserError naming `path` and HDF5's reason.
-Handle open_file(const std::string& path, bool writable = false);
+// `fix` is the advice appended to the message.
+Handle open_file(const std::string& path, bool writable = false,
+                 const std::string& fix = "re-run mnist_prepare with --overwrite");
 
 // --- attributes on a file's root group or any object -------------------------------------
 void write_attr(hid_t obj, const char* name, int64_t value);

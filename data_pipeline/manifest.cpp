@@ -44,7 +44,7 @@ void write_manifest(const Manifest& m, const std::string& path) {
     json shards = json::array();
     for (const ShardEntry& e : s.shards) {
       shards.push_back({{"file", e.file}, {"first_sample", e.first_sample}, {"count", e.count},
-                        {"sha256", e.sha256}});
+                        {"sha256", e.sha256}, {"file_sha256", e.file_sha256}});
     }
     splits[name] = {{"count", s.count}, {"shards_requested", s.shards_requested},
                     {"shard_count", s.shards.size()}, {"shards", shards}};
@@ -149,7 +149,7 @@ Manifest read_manifest(const std::string& data_dir) {
     uint64_t next = 0;
     for (const json& ej : f.at(sj, "shards", json::value_t::array, "an array")) {
       ShardEntry e{f.str(ej, "file"), f.u64(ej, "first_sample"), f.u64(ej, "count"),
-                   f.str(ej, "sha256")};
+                   f.str(ej, "sha256"), f.str(ej, "file_sha256")};
       const std::string where = std::string("split '") + name + "', shard " + e.file + ": ";
       if (e.file.empty() || e.file.find('/') != std::string::npos || e.file == "." || e.file == "..") {
         f.bad(where + "the file name must be a plain name inside the data directory");
@@ -160,6 +160,7 @@ Manifest read_manifest(const std::string& data_dir) {
               std::to_string(next) + " (shards must be contiguous)");
       }
       if (!is_sha256_hex(e.sha256)) f.bad(where + "sha256 is not 64 lower-case hex digits");
+      if (!is_sha256_hex(e.file_sha256)) f.bad(where + "file_sha256 is not 64 lower-case hex digits");
       next += e.count;
       s.shards.push_back(std::move(e));
     }

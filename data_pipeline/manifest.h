@@ -27,6 +27,7 @@ struct ShardEntry {
   uint64_t first_sample = 0;  // index within the split of the shard's first sample
   uint64_t count = 0;
   std::string sha256;  // of the shard's images bytes followed by its labels bytes
+  std::string file_sha256;  // of the shard file as stored: checked before HDF5 parses it
 };
 
 struct SplitEntry {

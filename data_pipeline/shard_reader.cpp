@@ -45,7 +45,7 @@ h5::Handle open_checked_dataset(const Shard& s, const char* name, size_t bytes,
   if (!h5::has_dataset(s.file.get(), name)) {
     throw UserError(s.path + " has no dataset '" + name + "'" + kFix);
   }
-  h5::Handle ds = h5::dataset(MD_H5(H5Dopen2(s.file.get(), name, H5P_DEFAULT)));
+  h5::Handle ds = h5::dataset(MD_H5_READ(s.file.get(), H5Dopen2(s.file.get(), name, H5P_DEFAULT)));
   const h5::DatasetInfo info = h5::inspect(ds.get());
   if (info.type_class != H5T_INTEGER || info.type_size != bytes || info.sign != H5T_SGN_NONE) {
     throw UserError(s.path + ": dataset '" + name + "' is not of type uint" +
@@ -111,6 +111,11 @@ struct ShardReader::Impl {
     if (!fs::is_regular_file(s.path, ec)) {
       throw UserError(s.path + " is missing (it is listed in " + dir + "/" + kManifestFile + ")" +
                       kFix);
+    }
+    // A damaged file must never reach HDF5's parser (some damage makes HDF5 1.10 loop forever).
+    if (sha256_file(s.path) != e.file_sha256) {
+      throw UserError(s.path + ": the file's SHA-256 does not match " + kManifestFile +
+                      " (a damaged or replaced shard)" + kFix);
     }
     s.file = h5::open_file(s.path);
     const hid_t root = s.file.get();

@@ -137,7 +137,8 @@ SplitEntry write_split(const std::string& dir, const std::string& split,
     const size_t begin = order.size() * static_cast<size_t>(i) / static_cast<size_t>(count);
     const size_t end = order.size() * static_cast<size_t>(i + 1) / static_cast<size_t>(count);
     const ShardJob job{dir, split, i, count, begin, order.data() + begin, end - begin};
-    s.shards.push_back(write_shard(job, src, opts));
+    s.shards.push_back(write_shard(job, src, opts));  // the file is closed on return
+    s.shards.back().file_sha256 = sha256_file((fs::path(dir) / s.shards.back().file).string());
   }
   return s;
 }

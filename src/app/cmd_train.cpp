@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -22,6 +24,27 @@
 #include "train/trainer.h"
 
 namespace mnist_dist {
+namespace {
+
+// Numeric flag checks with readable messages (CLI11 2.1's PositiveNumber/NonNegativeNumber say
+// "Value 0 not in range 0.000000 to 1797693134862315…"). CLI11 prefixes the flag name.
+CLI::Validator number_check(bool positive) {
+  return CLI::Validator(
+      [positive](std::string& s) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) return "'" + s + "' is not a number";
+        if (positive && !(v > 0)) return "must be positive (got " + s + ")";
+        if (!positive && v < 0) return "must be 0 or more (got " + s + ")";
+        return std::string();
+      },
+      positive ? "POSITIVE" : "NON-NEGATIVE");
+}
+const CLI::Validator kPositive = number_check(true);
+const CLI::Validator kNonNegative = number_check(false);
+
+}  // namespace
 
 int run_train(int argc, char** argv) {
   TrainConfig cfg;
@@ -40,24 +63,24 @@ int run_train(int argc, char** argv) {
       ->check(CLI::IsMember(model_names()))
       ->capture_default_str();
   app.add_option("--epochs", cfg.epochs, "Passes over the training split")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--max-steps", cfg.max_steps,
                  "Stop after this many optimizer steps in total, then evaluate (0 = no limit)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--batch-size", cfg.batch_size, "Global batch size (split over the ranks)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--eval-batch-size", cfg.eval_batch_size, "Batch size of evaluation passes")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
-  app.add_option("--lr", cfg.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", cfg.lr, "Adam learning rate")->check(kPositive)->capture_default_str();
   app.add_option("--seed", cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
       ->capture_default_str();
   app.add_option("--threads", cfg.threads,
                  "CPU threads per rank (0 = the cores this process may use / ranks on the node)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--bn", bn, "BatchNorm statistics: sync (over the global batch) or local (per rank)")
       ->check(CLI::IsMember({"sync", "local"}))
@@ -69,10 +92,10 @@ int run_train(int argc, char** argv) {
   app.add_flag("--drop-last", cfg.drop_last, "Drop the last partial batch of each epoch");
   app.add_option("--hash-check-every", cfg.hash_check_every,
                  "Steps between cross-rank parameter hash checks (0 = only at the end)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
   std::string run_dir;
@@ -99,14 +122,14 @@ int run_train(int argc, char** argv) {
                  "Checkpoint every N optimizer steps, or 'epoch' (at each epoch end)")
       ->capture_default_str();
   app.add_option("--keep-checkpoints", cfg.keep_checkpoints, "How many of the newest checkpoints to keep")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--resume", cfg.resume,
                  "Continue from a checkpoint: 'auto' (newest valid one in --checkpoint-dir; none: "
                  "start fresh) or a checkpoint file");
   app.add_option("--timeout", cfg.timeout_s,
                  "Seconds without progress after which the job is ended (a rank died or hangs; 0 = off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.footer(
       "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"

@@ -39,7 +39,7 @@ void write_flat(hid_t file, const char* name, const float* data, size_t n) {
 
 void read_flat(hid_t file, const char* name, float* data, size_t n, const std::string& path) {
   if (!h5_dataset_exists(file, name)) throw UserError(path + ": dataset '" + name + "' is missing");
-  h5::Handle dset = h5::dataset(MD_H5(H5Dopen2(file, name, H5P_DEFAULT)));
+  h5::Handle dset = h5::dataset(MD_H5_READ(file, H5Dopen2(file, name, H5P_DEFAULT)));
   const h5::DatasetInfo info = h5::inspect(dset.get());
   if (info.dims != std::vector<hsize_t>{n} || info.type_class != H5T_FLOAT)
     throw UserError(path + ": dataset '" + name + "' has the wrong shape (" + std::to_string(n) +
@@ -95,8 +95,10 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
 
 CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam) {
   h5::quiet_errors();
+  if (fs::is_directory(path))
+    throw UserError("--resume " + path + " is a directory; pass a checkpoint file, or --resume auto --checkpoint-dir " + path);
   if (!fs::is_regular_file(path)) throw UserError("checkpoint " + path + " does not exist");
-  h5::Handle file = h5::open_file(path);
+  h5::Handle file = h5::open_file(path, false, "the checkpoint is damaged (truncated or not written by mnist_dist)");
   const hid_t f = file.get();
   const std::string format = h5::has_attr(f, "format") ? h5::read_string_attr(f, "format", path) : "";
   if (format != kCheckpointFormat)

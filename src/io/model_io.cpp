@@ -26,7 +26,7 @@ void ensure_groups(hid_t file, const std::string& name) {
 
 bool h5_dataset_exists(hid_t file, const std::string& name) {
   for (size_t pos = name.find('/'); pos != std::string::npos; pos = name.find('/', pos + 1))
-    if (MD_H5(H5Lexists(file, name.substr(0, pos).c_str(), H5P_DEFAULT)) <= 0) return false;
+    if (MD_H5_READ(file, H5Lexists(file, name.substr(0, pos).c_str(), H5P_DEFAULT)) <= 0) return false;
   return h5::has_dataset(file, name.c_str());
 }
 
@@ -57,7 +57,7 @@ void read_model_tensors(hid_t file, Model& model, const std::string& path) {
   for (const ParamInfo& p : a.infos()) {
     if (!h5_dataset_exists(file, p.name))
       throw UserError(path + ": dataset '" + p.name + "' is missing (not a " + model.arch() + " model?)");
-    h5::Handle dset = h5::dataset(MD_H5(H5Dopen2(file, p.name.c_str(), H5P_DEFAULT)));
+    h5::Handle dset = h5::dataset(MD_H5_READ(file, H5Dopen2(file, p.name.c_str(), H5P_DEFAULT)));
     const h5::DatasetInfo info = h5::inspect(dset.get());
     const std::vector<hsize_t> want(p.shape.begin(), p.shape.end());
     if (info.dims != want || info.type_class != H5T_FLOAT)
@@ -92,7 +92,7 @@ void save_model(const Model& model, const std::string& path) {
 
 std::string read_model_arch(const std::string& path) {
   h5::quiet_errors();
-  h5::Handle file = h5::open_file(path);
+  h5::Handle file = h5::open_file(path, false, "the file is damaged or not an mnist_dist model");
   const std::string format =
       h5::has_attr(file.get(), "format") ? h5::read_string_attr(file.get(), "format", path) : "";
   if (format != kModelFormat && format != kCheckpointFormat)
@@ -105,7 +105,7 @@ void load_model(Model& model, const std::string& path) {
   const std::string arch = read_model_arch(path);
   if (arch != model.arch())
     throw UserError(path + " holds a '" + arch + "' model, expected '" + model.arch() + "'");
-  h5::Handle file = h5::open_file(path);
+  h5::Handle file = h5::open_file(path, false, "the file is damaged or not an mnist_dist model");
   read_model_tensors(file.get(), model, path);
 }
 

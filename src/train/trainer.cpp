@@ -40,6 +40,7 @@ double seconds_since(Clock::time_point t0) {
 
 SplitData load_split(const std::string& dir, const std::string& split) {
   data::ShardReader reader = data::ShardReader::open(dir, split);
+  reader.verify_checksums();  // contents as mnist_prepare wrote them (SHA-256 in manifest.json)
   SplitData d;
   d.n = reader.size();
   const size_t pixels = static_cast<size_t>(reader.rows()) * reader.cols();
@@ -95,6 +96,7 @@ struct Trainer::Impl {
         perturb(fault_from_env("MNIST_DIST_TEST_PERTURB")),
         kill(fault_from_env("MNIST_DIST_TEST_KILL")),
         term(fault_from_env("MNIST_DIST_TEST_SIGNAL")) {
+    reader.verify_checksums();  // each rank reads all of the train split over an epoch anyway
     ctx.backend = backend;
     ctx.cuda = cuda_ctx;
     ctx.threads = omp_get_max_threads();

@@ -249,19 +249,41 @@ void tamper(const std::string& path, const char* name, hsize_t i, size_t row_byt
   h5::write_rows(ds.get(), H5T_NATIVE_UINT8, i, 1, row.data());
 }
 
+// Records a shard file's new SHA-256 in manifest.json so the checks behind the file-level one
+// (structure, labels, content checksums) are reached.
+void refile(const std::string& shard_path) {
+  const fs::path path(shard_path);
+  const fs::path manifest = path.parent_path() / "manifest.json";
+  nlohmann::json j;
+  {
+    std::ifstream in(manifest);
+    in >> j;
+  }
+  for (auto& [name, split] : j["splits"].items())
+    for (auto& e : split["shards"])
+      if (e["file"] == path.filename().string()) e["file_sha256"] = sha256_file(shard_path);
+  std::ofstream(manifest) << j.dump(2);
+}
+
 TEST_F(PreparedSet, VerifyChecksumsCatchesTampering) {
   ShardReader::open(opts_.out_dir, "test").verify_checksums();
   tamper(shard("test", 2), "images", 17, px(), [](uint8_t b) -> uint8_t { return b ^ 1; });
+  // The file-level checksum catches any change before HDF5 parses the file...
+  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
+                              {shard("test", 2), "SHA-256 does not match"}));
+  refile(shard("test", 2));  // ...and behind it, the content checksum
   ShardReader r = ShardReader::open(opts_.out_dir, "test");  // structure is still fine
   EXPECT_TRUE(ThrowsUserError([&] { r.verify_checksums(); }, {shard("test", 2), "checksum mismatch"}));
 
   tamper(shard("train", 0), "labels", 3, 1, [](uint8_t b) -> uint8_t { return (b + 1) % 10; });
+  refile(shard("train", 0));
   ShardReader t = ShardReader::open(opts_.out_dir, "train");
   EXPECT_TRUE(ThrowsUserError([&] { t.verify_checksums(); }, {shard("train", 0), "checksum mismatch"}));
 }
 
 TEST_F(PreparedSet, OutOfRangeLabelIsCaughtWhenReading) {
   tamper(shard("val", 1), "labels", 5, 1, [](uint8_t) -> uint8_t { return 200; });
+  refile(shard("val", 1));
   ShardReader r = ShardReader::open(opts_.out_dir, "val");
   std::vector<uint8_t> im(r.size() * px()), lb(r.size());
   const std::vector<std::string> phrases = {shard("val", 1), "sample 5", "index 105", "label 200"};
@@ -278,6 +300,7 @@ TEST_F(PreparedSet, OpenCatchesMissingAndForeignShards) {
   ShardReader::open(opts_.out_dir, "val");  // other splits still open
 
   fs::rename(shard("val", 0), shard("train", 1));  // a shard of another split in its place
+  refile(shard("train", 1));
   EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
                               {shard("train", 1), "attribute 'split' is 'val'"}));
 
@@ -286,13 +309,20 @@ TEST_F(PreparedSet, OpenCatchesMissingAndForeignShards) {
   fs::rename(shard("test", 1), shard("test", 0));
   fs::rename(tmp, shard("test", 1));
   EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
+                              {shard("test", 0), "SHA-256 does not match"}));
+  refile(shard("test", 0));
+  refile(shard("test", 1));
+  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
                               {shard("test", 0), "attribute 'shard_index' is 1", "says 0"}));
   fs::rename(shard("test", 0), tmp);
   fs::rename(shard("test", 1), shard("test", 0));
   fs::rename(tmp, shard("test", 1));
+  refile(shard("test", 0));
+  refile(shard("test", 1));
   ShardReader::open(opts_.out_dir, "test");
 
   test::write_file(shard("test", 2), {'n', 'o', 't', ' ', 'h', 'd', 'f', '5'});
+  refile(shard("test", 2));
   EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
                               {shard("test", 2), "is not a readable HDF5 file"}));
 }

@@ -183,6 +183,13 @@ void edit_json(const fs::path& p, const std::function<void(nlohmann::json&)>& fn
 
 // Rewrites the manifest's SHA-256 of a shard to match its (edited) contents, as a writer with a
 // bug would have: the shard then passes the checksum and must be caught by a later check.
+// Records a shard's new file SHA-256 in the manifest, so that the checks behind the file-level
+// one (structure, labels, content checksum) are reached.
+void refile(const fs::path& data, const std::string& split, int index) {
+  const std::string sum = mnist_dist::data::sha256_file(shard(data, split, index).string());
+  edit_json(data / "manifest.json", [&](nlohmann::json& j) { j["splits"][split]["shards"][index]["file_sha256"] = sum; });
+}
+
 void reseal(const fs::path& data, const std::string& split, int index) {
   const fs::path file = shard(data, split, index);
   std::string sum;
@@ -199,6 +206,7 @@ void reseal(const fs::path& data, const std::string& split, int index) {
     sum = sha.hex_digest();
   }
   edit_json(data / "manifest.json", [&](nlohmann::json& j) { j["splits"][split]["shards"][index]["sha256"] = sum; });
+  refile(data, split, index);
 }
 
 // ---- snapshots of what must survive a failed run -----------------------------------------
@@ -425,31 +433,36 @@ std::vector<Case> cases() {
   c.push_back({"shard_not_hdf5", [](Scene& s) {
                  const fs::path d = s.data();
                  write_bytes(shard(d, "val", 0), "not an HDF5 file\n");
+                 refile(d, "val", 0);
                  return s.dist("", d);
                }, {"val-00000-of-00002.h5 is not a readable HDF5 file", "file signature not found"}});
   c.push_back({"shard_truncated", [](Scene& s) {
                  const fs::path d = s.data();
                  fs::resize_file(shard(d, "train", 0), fs::file_size(shard(d, "train", 0)) / 2);
                  return s.dist("", d);
-               }, {"train-00000-of-00002.h5 is not a readable HDF5 file", "truncated file"}});
+               }, {"train-00000-of-00002.h5: the file's SHA-256 does not match manifest.json"}});
   c.push_back({"shard_images_wrong_shape", [](Scene& s) {
                  const fs::path d = s.data();
                  edit_h5(shard(d, "train", 0), [](hid_t f) { replace_dataset(f, "images", H5T_STD_U8LE, {210, 28, 27}); });
+                 refile(d, "train", 0);
                  return s.dist("", d);
                }, {"dataset 'images' has shape (210, 28, 27) but the manifest implies (210, 28, 28)"}});
   c.push_back({"shard_images_wrong_dtype", [](Scene& s) {
                  const fs::path d = s.data();
                  edit_h5(shard(d, "test", 1), [](hid_t f) { replace_dataset(f, "images", H5T_IEEE_F32LE, {50, 28, 28}); });
+                 refile(d, "test", 1);
                  return s.dist("", d);
                }, {"test-00001-of-00002.h5: dataset 'images' is not of type uint8"}});
   c.push_back({"shard_labels_missing", [](Scene& s) {
                  const fs::path d = s.data();
                  edit_h5(shard(d, "train", 1), [](hid_t f) { MD_H5(H5Ldelete(f, "labels", H5P_DEFAULT)); });
+                 refile(d, "train", 1);
                  return s.dist("", d);
                }, {"train-00001-of-00002.h5 has no dataset 'labels'"}});
   c.push_back({"shard_of_another_split", [](Scene& s) {
                  const fs::path d = s.data();
                  fs::copy_file(shard(d, "val", 0), shard(d, "train", 0), fs::copy_options::overwrite_existing);
+                 refile(d, "train", 0);
                  return s.dist("", d);
                }, {"attribute 'split' is 'val' but manifest.json lists it under 'train'"}});
   c.push_back({"shard_label_out_of_range_val", [](Scene& s) {  // found when the split is loaded
@@ -467,6 +480,7 @@ std::vector<Case> cases() {
   c.push_back({"shard_checksum_mismatch", [](Scene& s) {  // a pixel changed after mnist_prepare
                  const fs::path d = s.data();
                  edit_h5(shard(d, "train", 1), [](hid_t f) { set_byte(f, "images", 5000, 77); });
+                 refile(d, "train", 1);
                  return s.dist("", d);
                }, {"train-00001-of-00002.h5: content checksum mismatch"}});
   // A shard whose HDF5 metadata is damaged opens, then fails inside HDF5: that is bad input too.
