@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,6 +54,21 @@ def bench_env():
     return env
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_jiffies():
+    """CPU time (jiffies) all processes spent, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def cpu_idle(window=0.5):
     def read():
         with open("/proc/stat") as f:
@@ -69,6 +85,7 @@ class Runner:
         self.args = args
         self.env = bench_env()
         self.busy_notes = []
+        self.disturbance = []  # per run: share of the CPUs other processes used
         self.log = open(args.log, "w") if args.log else None
 
     def wait_idle(self, what):
@@ -83,17 +100,32 @@ class Runner:
         return idle
 
     def run(self, cmd, what, timeout=900):
-        self.wait_idle(what)
-        t0 = time.time()
-        p = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, timeout=timeout)
-        if self.log:
-            self.log.write(f"$ {' '.join(cmd)}\n{p.stdout}\n# exit {p.returncode}, {time.time() - t0:.1f}s\n")
-            self.log.flush()
-        if p.returncode != 0:
-            sys.stderr.write(p.stdout[-3000:])
-            raise SystemExit(f"bench.py: '{what}' failed (exit {p.returncode}): {' '.join(cmd)}")
-        return p.stdout
+        """Runs cmd; reruns it (up to --retries times) while other processes took more than
+        --max-other of the machine's CPU time during the run, and keeps the least disturbed."""
+        best = None
+        for attempt in range(1 + self.args.retries):
+            self.wait_idle(what)
+            busy0, ru0, t0 = busy_jiffies(), children_cpu(), time.time()
+            p = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=timeout)
+            wall = time.time() - t0
+            others = max(0.0, (busy_jiffies() - busy0) / CLK_TCK - (children_cpu() - ru0))
+            share = others / max(1e-9, wall * os.cpu_count())
+            if self.log:
+                self.log.write(f"$ {' '.join(cmd)}\n{p.stdout}\n# exit {p.returncode}, {wall:.1f}s, "
+                               f"other processes used {share:.0%} of the CPUs\n")
+                self.log.flush()
+            if p.returncode != 0:
+                sys.stderr.write(p.stdout[-3000:])
+                raise SystemExit(f"bench.py: '{what}' failed (exit {p.returncode}): {' '.join(cmd)}")
+            if best is None or share < best[1]:
+                best = (p.stdout, share)
+            if share <= self.args.max_other:
+                break
+        if best[1] > self.args.max_other:
+            self.busy_notes.append(f"{what}: other processes used {best[1]:.0%} of the CPUs during the run")
+        self.disturbance.append(best[1])
+        return best[0]
 
     def json_lines(self, cmd, what):
         out = self.run(cmd, what)
@@ -134,13 +166,19 @@ class Bench:
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
         self.tmp = tempfile.mkdtemp(prefix="md_bench_")
         self.extra = []
-        if "--run-dir" in help_text:
-            self.extra += ["--run-dir", os.path.join(self.tmp, "run")]
+        self.run_dir = "--run-dir" in help_text  # each run gets a fresh one (run_args())
         if "--progress" in help_text:
             self.extra += ["--progress", "lines"]
         self.rows = []      # result table rows
         self.results = {}   # everything, for --json
         self.mpirun = shutil.which("mpirun")
+
+    def run_args(self):
+        """mnist_dist's extra flags: a new --run-dir each time (when it has one), plain lines."""
+        args = list(self.extra)
+        if self.run_dir:
+            args += ["--run-dir", tempfile.mkdtemp(prefix="run_", dir=self.tmp) + "/r"]
+        return args
 
     # ---- sides ---------------------------------------------------------------------------
     def ours_step(self, model, threads, mode="step", batch=128):
@@ -161,7 +199,7 @@ class Bench:
 
     def ours_train(self, threads, ranks=1, epochs=1, max_steps=0, model="seed"):
         cmd = [self.mnist_dist, "--data", self.a.data, "--model", model, "--epochs", str(epochs),
-               "--threads", str(threads)] + self.extra
+               "--threads", str(threads)] + self.run_args()
         if max_steps:
             cmd += ["--max-steps", str(max_steps)]
         if ranks > 1:
@@ -174,15 +212,21 @@ class Bench:
 
     # ---- sections ------------------------------------------------------------------------
     def add(self, section, name, ours, torch, target=None, flops=None, sgemm=None, note=""):
-        ratio = ours / torch if torch else float("nan")
-        row = {"section": section, "name": name, "ours": ours, "torch": torch, "ratio": ratio,
-               "target": target, "met": (ratio >= target) if target else None, "note": note}
+        """ours / torch: all measured rates of the row; the table shows their medians (and the
+        best run of each side, the least disturbed on a shared machine)."""
+        mo, mt = med(ours), med(torch)
+        ratio = mo / mt if mt else float("nan")
+        row = {"section": section, "name": name, "ours": mo, "torch": mt, "ratio": ratio,
+               "ours_best": max(ours), "torch_best": max(torch),
+               "best_ratio": max(ours) / max(torch) if max(torch) else float("nan"),
+               "target": target, "met": (ratio >= target) if target else None, "note": note,
+               "n": (len(ours), len(torch))}
         if flops and sgemm:
-            row["ours_gflops"] = ours * flops / 1e9
-            row["torch_gflops"] = torch * flops / 1e9 if torch else float("nan")
+            row["ours_gflops"] = mo * flops / 1e9
+            row["torch_gflops"] = mt * flops / 1e9 if mt else float("nan")
             row["sgemm"] = sgemm
         self.rows.append(row)
-        print(f"  {name}: ours {ours:,.0f}  PyTorch {torch:,.0f}  ratio {ratio:.2f}"
+        print(f"  {name}: ours {mo:,.0f}  PyTorch {mt:,.0f}  ratio {ratio:.2f} (best runs {row['best_ratio']:.2f})"
               + (f"  (target {target})" if target else "") + (f"  {note}" if note else ""), flush=True)
 
     def sgemm_rates(self):
@@ -207,7 +251,7 @@ class Bench:
                 target = {("seed", 2): 2.0, ("lenet5", 2): 1.5}.get((model, threads))
                 self.results[f"step_{model}_{threads}"] = {"ours": ours, "torch": torch}
                 self.add("a", f"step {model}, {threads} thread{'s' if threads > 1 else ''}",
-                         med(ours), med(torch), target, train_flops(model), sgemm[threads])
+                         ours, torch, target, train_flops(model), sgemm[threads])
 
     def section_b(self, sgemm):
         print("(b) one full epoch incl. data loading (seed net, 2 threads)", flush=True)
@@ -220,7 +264,7 @@ class Bench:
                                   "torch epoch")[0]
             torch.append(t["rate"])
         self.results["epoch"] = {"ours": ours, "torch": torch, "ours_data_wait_s": wait}
-        self.add("b", "full epoch (HDF5 → trained), seed, 2 threads", med(ours), med(torch), 2.0,
+        self.add("b", "full epoch (HDF5 → trained), seed, 2 threads", ours, torch, 2.0,
                  train_flops("seed"), sgemm[2], note=f"our data wait {med(wait):.2f} s/epoch")
 
     def section_c(self, sgemm):
@@ -238,14 +282,15 @@ class Bench:
                                                "--steps", "30", "--warmup", "10", "--reps", "3"],
                                       "torch ddp")[0]["rates"]
         eff, teff = med(two) / (2 * med(one)), med(ttwo) / (2 * med(tone))
+        eff_best = max(two) / (2 * max(one))
         self.results["ranks"] = {"ours_1x1": one, "ours_2x1": two, "torch_1x1": tone, "torch_2x1": ttwo,
                                  "ours_efficiency": eff, "torch_efficiency": teff}
-        self.add("c", "2 ranks × 1 thread (mpirun / DDP gloo)", med(two), med(ttwo), None,
+        self.add("c", "2 ranks × 1 thread (mpirun / DDP gloo)", two, ttwo, None,
                  train_flops("seed"), sgemm[2])
         self.rows.append({"section": "c", "name": "2×1 efficiency: rate(2×1) / (2 · rate(1×1))",
                           "ours": eff, "torch": teff, "ratio": None, "target": 0.85,
                           "met": eff >= 0.85, "note": f"1 rank × 1 thread: ours {med(one):,.0f}, PyTorch {med(tone):,.0f} samples/s",
-                          "fraction": True})
+                          "fraction": True, "best": eff_best})
         print(f"  efficiency ours {eff:.0%}  PyTorch {teff:.0%}  (target ours >= 85%)", flush=True)
 
     def section_d(self, sgemm):
@@ -256,7 +301,7 @@ class Bench:
                 ours += self.ours_step(model, 2, mode="infer", batch=1000)["rates"]
                 torch += self.torch_step(model, 2, mode="infer", batch=1000)["rates"]
             self.results[f"infer_{model}"] = {"ours": ours, "torch": torch}
-            self.add("d", f"inference {model}, batch 1000, 2 threads", med(ours), med(torch),
+            self.add("d", f"inference {model}, batch 1000, 2 threads", ours, torch,
                      1.5 if model == "seed" else None, infer_flops(model), sgemm[2])
 
     def section_m(self):
@@ -271,7 +316,7 @@ class Bench:
         self.results["memory"] = mem
 
     def rss_run(self, ranks, threads, epochs):
-        cmd = [self.mnist_dist, "--data", self.a.data, "--epochs", str(epochs), "--threads", str(threads)] + self.extra
+        cmd = [self.mnist_dist, "--data", self.a.data, "--epochs", str(epochs), "--threads", str(threads)] + self.run_args()
         if "--progress" in self.extra:
             cmd += ["--log-every", "20"]
         if ranks > 1:
@@ -386,14 +431,17 @@ class Bench:
         lines.append(f"sgemm 2048³ (OpenBLAS, ours): {sgemm[1]:.0f} GFLOP/s on 1 thread, {sgemm[2]:.0f} on 2. "
                      f"PyTorch {blas.get('torch')} uses {', '.join(os.path.basename(l) for l in blas.get('libraries', []))} "
                      f"({blas.get('sgemm_2048_gflops', 0):.0f} GFLOP/s at 2048³, 2 threads).")
-        lines.append(f"Medians of {self.a.reps} alternating runs (ours, PyTorch, ours, ...), each of several timed repetitions.")
+        dist = self.r.disturbance
+        lines.append(f"Medians over {self.a.reps} alternating runs (ours, PyTorch, ours, ...) of all their timed "
+                     f"repetitions; 'best runs ratio' compares each side's fastest repetition. Other processes "
+                     f"used at most {max(dist or [0]):.0%} (median {med(dist or [0]):.0%}) of the CPUs during the runs.")
         lines.append("")
-        lines.append("| | ours samples/s | PyTorch samples/s | ours/PyTorch | target | met | ours GFLOP/s (% of sgemm) | PyTorch GFLOP/s |")
-        lines.append("|---|---:|---:|---:|---:|:---:|---:|---:|")
+        lines.append("| | ours samples/s | PyTorch samples/s | ours/PyTorch | target | met | best runs ratio | ours GFLOP/s (% of sgemm) | PyTorch GFLOP/s |")
+        lines.append("|---|---:|---:|---:|---:|:---:|---:|---:|---:|")
         for r in self.rows:
             if r.get("fraction"):
                 lines.append(f"| {r['name']} | {r['ours']:.0%} | {r['torch']:.0%} (DDP) | | ≥ {r['target']:.0%} | "
-                             f"{'yes' if r['met'] else 'NO'} | | |")
+                             f"{'yes' if r['met'] else 'NO'} | {r.get('best', float('nan')):.0%} | | |")
                 continue
             g = ""
             tg = ""
@@ -402,7 +450,8 @@ class Bench:
                 tg = f"{r['torch_gflops']:.0f}"
             tgt = f"≥ {r['target']}×" if r["target"] else ""
             met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
-            lines.append(f"| {r['name']} | {r['ours']:,.0f} | {r['torch']:,.0f} | {r['ratio']:.2f} | {tgt} | {met} | {g} | {tg} |")
+            lines.append(f"| {r['name']} | {r['ours']:,.0f} | {r['torch']:,.0f} | {r['ratio']:.2f} | {tgt} | {met} | "
+                         f"{r['best_ratio']:.2f} | {g} | {tg} |")
         notes = [r["note"] for r in self.rows if r.get("note")]
         if "memory" in self.results:
             lines.append("")
@@ -434,6 +483,10 @@ def main():
     ap.add_argument("--log", help="write every command and its output here")
     ap.add_argument("--wait-idle", type=float, default=60.0,
                     help="seconds to wait for an idle machine before each run (default 60)")
+    ap.add_argument("--retries", type=int, default=3,
+                    help="reruns of a run disturbed by other processes (default 3)")
+    ap.add_argument("--max-other", type=float, default=0.05,
+                    help="share of the CPUs other processes may use during a run (default 0.05)")
     a = ap.parse_args()
     if a.quick:
         a.reps = 1

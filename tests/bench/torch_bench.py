@@ -114,24 +114,68 @@ class H5Shards(torch.utils.data.Dataset):
         return x, y
 
 
+class H5Items(torch.utils.data.Dataset):
+    """The train split over the HDF5 shards, one sample per item (h5py reads in __getitem__),
+    batched by the DataLoader: the textbook map-style dataset."""
+
+    def __init__(self, data_dir, split):
+        self.inner = H5Shards(data_dir, split)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, i):
+        inner = self.inner
+        if inner.handles is None:
+            inner.handles = [h5py.File(f, "r") for f in inner.files]
+        k = bisect.bisect_right(inner.starts, i) - 1
+        h = inner.handles[k]
+        j = i - inner.starts[k]
+        x = torch.from_numpy(h["images"][j]).float().div_(255.0).unsqueeze(0)
+        return x, int(h["labels"][j])
+
+
+class InMemory(torch.utils.data.Dataset):
+    """The train split read whole from the HDF5 shards when the epoch starts (inside the timed
+    epoch), then indexed in memory: the fastest DataLoader input for data this small."""
+
+    def __init__(self, data_dir, split):
+        self.x, self.y = load_split(data_dir, split)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def make_loader(a, epoch_seed):
+    g = torch.Generator().manual_seed(epoch_seed)
+    if a.loader == "h5batch":
+        ds = H5Shards(a.data, "train")
+        sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(ds, generator=g),
+                                                a.batch_size, False)
+        return torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None, num_workers=a.workers)
+    ds = H5Items(a.data, "train") if a.loader == "h5item" else InMemory(a.data, "train")
+    return torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, generator=g,
+                                       num_workers=a.workers if a.loader == "h5item" else 0)
+
+
 def mode_epoch(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    ds = H5Shards(a.data, "train")
-    sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(ds), a.batch_size, False)
     model, opt = build(a.model)
     model.train()
     for epoch in range(a.epochs):
         t0 = time.perf_counter()
-        loader = torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None,
-                                             num_workers=a.workers)
+        loader = make_loader(a, a.seed + epoch)
         n = 0
         for x, y in loader:
             train_step(model, opt, x, y).item()
             n += len(y)
         dt = time.perf_counter() - t0
         emit(side="torch", mode="epoch", model=a.model, threads=a.threads, batch=a.batch_size,
-             epoch=epoch + 1, seconds=dt, rate=n / dt, workers=a.workers,
+             epoch=epoch + 1, seconds=dt, rate=n / dt, loader=a.loader, workers=a.workers,
              peak_rss_mib=peak_rss_mib())
 
 
@@ -245,6 +289,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (epoch)")
+    ap.add_argument("--loader", default="h5item", choices=["h5item", "h5batch", "memory"],
+                    help="epoch input: h5py reads per sample (h5item), per batch (h5batch), or the "
+                         "split read whole into memory at the start of the epoch (memory)")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--port", type=int, default=29517)
     ap.add_argument("--seed", type=int, default=1)
