@@ -6,7 +6,9 @@ per line (rate = samples per second), so the harness can take medians.
 usage: torch_bench.py MODE DATA_DIR [options]
   MODE  step    training step loop, data already in memory (contiguous batches of a
                 once-shuffled copy of the train split)
-        epoch   one full epoch through a DataLoader reading the HDF5 shards
+        epoch   one full epoch through a DataLoader over the HDF5 shards (--loader: the split
+                read whole when the epoch starts, the fastest here; or h5py reads per sample
+                or per batch in worker processes)
         ddp     DistributedDataParallel, gloo, --procs processes x --threads threads,
                 data in memory, global batch --batch-size split over the processes
         infer   inference (eval mode, no_grad) at --batch-size over the val split
@@ -289,7 +291,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (epoch)")
-    ap.add_argument("--loader", default="h5item", choices=["h5item", "h5batch", "memory"],
+    ap.add_argument("--loader", default="memory", choices=["h5item", "h5batch", "memory"],
                     help="epoch input: h5py reads per sample (h5item), per batch (h5batch), or the "
                          "split read whole into memory at the start of the epoch (memory)")
     ap.add_argument("--procs", type=int, default=2)
