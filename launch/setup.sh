@@ -21,7 +21,7 @@ JOBS=${JOBS:-$(nproc)}
 
 packages=(
   build-essential cmake ninja-build pkg-config git             # toolchain
-  libopenblas-openmp-dev                                       # CPU GEMM (OpenMP threads)
+  libopenblas-openmp-dev libdnnl-dev                           # CPU GEMM (OpenMP threads), oneDNN
   libhdf5-dev hdf5-tools zlib1g-dev libssl-dev                 # shards, checksums, h5dump
   libopenmpi-dev openmpi-bin                                   # MPI ranks
   libcli11-dev nlohmann-json3-dev                              # flags, manifest

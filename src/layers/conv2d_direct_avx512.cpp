@@ -62,7 +62,8 @@ void pack_forward(const Geom& g, const float* w, float* wt) {
   const int kk = g.k * g.k;
   for (int oi = 0; oi < g.o; ++oi)
     for (int ci = 0; ci < g.c; ++ci)
-      for (int t = 0; t < kk; ++t) wt[(static_cast<size_t>(ci) * kk + t) * g.o + oi] = w[(static_cast<size_t>(oi) * g.c + ci) * kk + t];
+      for (int t = 0; t < kk; ++t)
+        wt[(static_cast<size_t>(ci) * kk + t) * g.o + oi] = w[(static_cast<size_t>(oi) * g.c + ci) * kk + t];
 }
 
 void pack_backward_data(const Geom& g, const float* w, float* wt) {

@@ -2,6 +2,7 @@
 // then runs on the calling thread only): oneDNN's dnnl_sgemm when the build found oneDNN
 // (MD_HAVE_DNNL), OpenBLAS's cblas_sgemm otherwise or when asked for.
 // C (m×n) = alpha·op(A)·op(B) + beta·C with op(X) = Xᵀ when the flag is set.
+// For md_engine's sources only: MD_HAVE_DNNL is md_engine's private definition.
 #pragma once
 
 #include <cblas.h>

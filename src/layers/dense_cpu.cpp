@@ -1,8 +1,8 @@
 // Dense on CPU: SGEMMs (oneDNN or OpenBLAS, layers/cpu_gemm.h) split by hand over the OpenMP
 // threads along an output dimension, each call single-threaded inside the parallel region: the
 // forward pass by output features, the weight gradient by rows of dW, the input gradient by
-// input features. No thread waits on another inside a GEMM, no partial sums to reduce, and each
-// element's summation order is the same for any thread count.
+// input features. No thread waits on another inside a GEMM and no partial sums are reduced
+// across threads (each output element is summed by one GEMM call, in its library's order).
 #include <omp.h>
 
 #include <algorithm>
@@ -25,7 +25,8 @@ inline void split16(int n, int t, int threads, int& begin, int& end) {
 }
 
 constexpr int kFwdBatch = 256;          // samples per forward chunk (bounds the xᵀ, yᵀ buffers)
-constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly
+constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly,
+constexpr long kMinTransposedMacs = 1 << 17;  // and so do small ones (transposes would dominate)
 constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
 
 // dst (cols × rows, leading dimension ld_dst) = src (rows × cols, leading dimension ld_src)ᵀ,
@@ -67,31 +68,32 @@ class DenseCpu final : public Layer {
   }
 
   void reserve(const Shape& in) override {
-    if (cpu_gemm::preferred() != cpu_gemm::Lib::kDnnl || cfg_.out_features < kMinTransposedOut) return;
+    if (!transposed_forward()) return;
     const int batch = std::min(std::max(in.n, 1), kFwdBatch);
     xt_.assign(static_cast<size_t>(cfg_.in_features) * batch, 0.0f);
     yt_.assign(static_cast<size_t>(cfg_.out_features) * batch, 0.0f);
   }
 
-  // y = x·Wᵀ + b. With oneDNN and at least kMinTransposedOut outputs it is computed as
+  // y = x·Wᵀ + b. With oneDNN, for layers wide and large enough, it is computed as
   // yᵀ = W·xᵀ, a plain NN product, the kind oneDNN's SGEMM runs at ~98 % of an AVX-512 core
   // (x·Wᵀ, a transposed-B product, runs at 75–90 % in either library): per chunk of samples the
   // threads transpose x together, then each multiplies its block of W's rows and transposes its
-  // block of yᵀ into y, adding the bias on the way. Narrow layers (the logits) take x·Wᵀ
-  // directly with OpenBLAS, split over the threads by output columns.
+  // block of yᵀ into y, adding the bias on the way. Narrow or small layers (the logits, the
+  // LeNet-5 dense layers) take x·Wᵀ directly with OpenBLAS, split over the threads by columns.
   void forward(Context&, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
     const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
     const float* b = a.param(b_);
     const float* w = a.param(w_);
     if (n == 0) return;
-    if (cpu_gemm::preferred() != cpu_gemm::Lib::kDnnl || out < kMinTransposedOut) {
+    if (!transposed_forward()) {
 #pragma omp parallel
       {
         int j0 = 0, j1 = 0;
         split16(out, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
         if (j1 > j0) {
           // y[:, j0:j1] = b[j0:j1] + x · W[j0:j1, :]ᵀ
-          for (int i = 0; i < n; ++i) std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
+          for (int i = 0; i < n; ++i)
+            std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
           cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, n, j1 - j0, in, 1.0f, x.data, in,
                           w + static_cast<size_t>(j0) * in, in, 1.0f, y.data + j0, out);
         }
@@ -161,6 +163,11 @@ class DenseCpu final : public Layer {
   }
 
  private:
+  bool transposed_forward() const {
+    return cpu_gemm::preferred() == cpu_gemm::Lib::kDnnl && cfg_.out_features >= kMinTransposedOut &&
+           static_cast<long>(cfg_.in_features) * cfg_.out_features >= kMinTransposedMacs;
+  }
+
   DenseConfig cfg_;
   int w_ = -1, b_ = -1;
   AlignedVector<float> xt_, yt_;  // xᵀ (in × chunk) and yᵀ (out × chunk) of a forward chunk

@@ -9,7 +9,6 @@ usage: bench.py --build DIR --data DIR [--reps N] [--quick] [--sections a,b,c,d,
 """
 import argparse
 import datetime
-import glob
 import json
 import os
 import re
@@ -19,10 +18,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import rss_monitor  # noqa: E402
 TORCH = [sys.executable, os.path.join(HERE, "torch_bench.py")]
 
 # Forward multiply-adds per sample (28×28 input, 10 classes); training = 3 × forward FLOPs.
@@ -330,95 +330,17 @@ class Bench:
         if ranks > 1:
             cmd = [self.mpirun, "-np", str(ranks), "--oversubscribe"] + cmd
         self.r.wait_idle("memory run")
-        env = dict(self.r.env)
-        p = subprocess.Popen(["stdbuf", "-oL"] + cmd if shutil.which("stdbuf") else cmd, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        samples, lines, stop = [], [], threading.Event()
-
-        def ranks_pids():
-            found = []
-            for d in glob.glob("/proc/[0-9]*"):
-                try:
-                    with open(d + "/stat") as f:
-                        st = f.read()
-                    comm = st[st.index("(") + 1:st.rindex(")")]
-                    if comm != "mnist_dist":
-                        continue
-                    # a descendant of p?
-                    pid = int(d[6:])
-                    q = pid
-                    for _ in range(8):
-                        if q == p.pid:
-                            found.append(pid)
-                            break
-                        with open(f"/proc/{q}/stat") as f:
-                            s = f.read()
-                        q = int(s[s.rindex(")") + 2:].split()[1])
-                        if q <= 1:
-                            break
-                except (OSError, ValueError):
-                    continue
-            return sorted(found)
-
-        def sampler():
-            while not stop.is_set():
-                now = time.time()
-                for pid in ranks_pids():
-                    try:
-                        with open(f"/proc/{pid}/status") as f:
-                            for l in f:
-                                if l.startswith("VmRSS:"):
-                                    samples.append((now, pid, int(l.split()[1]) / 1024.0))
-                    except OSError:
-                        pass
-                stop.wait(0.02)
-
-        th = threading.Thread(target=sampler, daemon=True)
-        th.start()
-        for line in p.stdout:
-            lines.append((time.time(), line.rstrip("\n")))
-        p.wait()
-        stop.set()
-        th.join()
-        if p.returncode != 0:
-            raise SystemExit("bench.py: memory run failed:\n" + "\n".join(l for _, l in lines[-30:]))
+        code, lines, samples = rss_monitor.run_sampled(cmd, self.r.env)
         if self.r.log:
             self.r.log.write(f"$ {' '.join(cmd)}\n" + "\n".join(l for _, l in lines) + "\n")
-        pids = sorted({pid for _, pid, _ in samples})
-        # Phases from rank 0's output: training from the start (or the previous epoch line) to
-        # the epoch's last progress line; evaluation from there to the 'Epoch k/N - ...s' line.
-        step_re = re.compile(r"^Epoch (\d+)/\d+ - step ")
-        end_re = re.compile(r"^Epoch (\d+)/\d+ - [0-9.]+s - ")
-        last_step, epoch_end = {}, {}
-        for t, l in lines:
-            m = step_re.match(l)
-            if m:
-                last_step[int(m.group(1))] = t
-            m = end_re.match(l)
-            if m:
-                epoch_end[int(m.group(1))] = t
-        out = {"ranks": ranks, "threads": threads, "per_rank": []}
-        t_start = samples[0][0] if samples else 0
-        for r, pid in enumerate(pids):
-            s = [(t, v) for t, q, v in samples if q == pid]
-            train, evalp, after = [], [], []
-            prev = t_start
-            for e in sorted(epoch_end):
-                cut = last_step.get(e, epoch_end[e])
-                train += [v for t, v in s if prev <= t <= cut]
-                evalp += [v for t, v in s if cut < t <= epoch_end[e]]
-                after.append(max([v for t, v in s if prev <= t <= epoch_end[e]] or [0.0]))
-                prev = epoch_end[e]
-            tail = [v for t, v in s if t > prev]  # the test evaluation at the end
-            out["per_rank"].append({
-                "pid_order": r, "peak_mib": max([v for _, v in s] or [0.0]),
-                "train_peak_mib": max(train or [0.0]), "eval_peak_mib": max((evalp + tail) or [0.0]),
-                "peak_by_epoch_mib": after,
-                "growth_mib": (after[-1] - after[0]) if after else 0.0})
+        if code != 0:
+            raise SystemExit("bench.py: memory run failed:\n" + "\n".join(l for _, l in lines[-30:]))
+        out = {"ranks": ranks, "threads": threads, "per_rank": rss_monitor.phase_peaks(lines, samples)}
         print(f"  {ranks}x{threads}: " + "; ".join(
-            f"rank{i} train {x['train_peak_mib']:.0f} MiB, eval {x['eval_peak_mib']:.0f} MiB, "
-            f"peak in epochs 1..{len(x['peak_by_epoch_mib'])} {', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])}"
-            for i, x in enumerate(out["per_rank"])), flush=True)
+            f"rank {x['rank']} train {x['train_peak_mib']:.0f} MiB, eval {x['eval_peak_mib']:.0f} MiB "
+            f"(anonymous {x['anon_peak_mib']:.0f}, files {x['file_peak_mib']:.0f}), peak in epochs "
+            f"1..{len(x['peak_by_epoch_mib'])} {', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])}"
+            for x in out["per_rank"]), flush=True)
         return out
 
     # ---- report --------------------------------------------------------------------------
@@ -463,13 +385,15 @@ class Bench:
         notes = [r["note"] for r in self.rows if r.get("note")]
         if "memory" in self.results:
             lines.append("")
-            lines.append("| run | rank | peak RSS training (MiB) | peak RSS evaluation (MiB) | peak RSS in epoch 1..5 (MiB) | growth epoch 1→5 |")
-            lines.append("|---|---:|---:|---:|---|---:|")
+            lines.append("| mnist_dist, 5 epochs | rank | peak RSS training (MiB) | peak RSS evaluation (MiB) | "
+                         "of which anonymous / files (MiB) | peak RSS in epoch 1..5 (MiB) | growth epoch 1→5 |")
+            lines.append("|---|---:|---:|---:|---:|---|---:|")
             for k, m in self.results["memory"].items():
-                for i, x in enumerate(m["per_rank"]):
-                    lines.append(f"| {k.replace('x', ' rank(s) × ')} thread(s) | {i} | {x['train_peak_mib']:.0f} | "
-                                 f"{x['eval_peak_mib']:.0f} | {', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])} | "
-                                 f"{x['growth_mib']:+.1f} MiB |")
+                for x in m["per_rank"]:
+                    lines.append(f"| {m['ranks']} rank(s) × {m['threads']} thread(s) | {x['rank']} | "
+                                 f"{x['train_peak_mib']:.0f} | {x['eval_peak_mib']:.0f} | "
+                                 f"{x['anon_peak_mib']:.0f} / {x['file_peak_mib']:.0f} | "
+                                 f"{', '.join(f'{v:.0f}' for v in x['peak_by_epoch_mib'])} | {x['growth_mib']:+.1f} MiB |")
         if notes or self.r.busy_notes:
             lines.append("")
             for n in notes:

@@ -7,8 +7,10 @@
 //                      [--steps S] [--warmup W] [--reps R] [--clock wall|cpu]
 //   MODE  step    training steps over contiguous batches of a once-shuffled train split
 //         infer   forward passes in inference mode (+ arg-max) over the val split
-//         layers  mean time of each layer's forward and backward inside the step loop
-//         sgemm   OpenBLAS sgemm rate at 2048³ (and at the dense layers' shapes)
+//         layers  each layer's forward and backward ms per step (the best of R repetitions of
+//                 S steps), through the same layers built one by one — the profile
+//         sgemm   OpenBLAS sgemm rate at 2048³
+//   --clock cpu   process CPU time instead of wall time (development on a shared machine)
 #include <cblas.h>
 #include <omp.h>
 #include <sys/resource.h>
