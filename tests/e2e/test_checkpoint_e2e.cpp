@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "model/model.h"
+#include "e2e_setup.h"
 #include "run_command.h"
 
 namespace fs = std::filesystem;
@@ -22,19 +23,14 @@ using mnist_dist::testing::run_command;
 namespace {
 
 const std::string kDist = MNIST_DIST_BIN;
-const std::string kMpiexec = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                                         "OMPI_MCA_btl_vader_single_copy_mechanism=none ") +
-                             MPIEXEC_BIN + " --oversubscribe -n ";
+const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
 
 class CheckpointE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = fs::temp_directory_path() / ("md_ckpt_e2e_" + std::to_string(getpid()));
-    fs::create_directories(root_ / "idx");
     // 3000 samples → 2100 train → 17 steps per epoch at batch 128.
-    mnist_dist::testing::write_block_dataset((root_ / "idx").string(), 3000, 300);
-    const auto r = run_command(std::string(MNIST_PREPARE_BIN) + " --idx-dir " + (root_ / "idx").string() +
-                               " --out " + (root_ / "h5").string());
+    const auto r = mnist_dist::testing::prepare_block_dataset(root_, MNIST_PREPARE_BIN, 3000, 300);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     full_ = (root_ / "full.h5").string();
     const auto f = run_command(kDist + common() + " --save " + full_);

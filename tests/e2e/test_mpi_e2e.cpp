@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "idx_writer.h"
+#include "e2e_setup.h"
 #include "run_command.h"
 
 namespace fs = std::filesystem;
@@ -15,18 +16,13 @@ using mnist_dist::testing::run_command;
 namespace {
 
 const std::string kDist = MNIST_DIST_BIN;
-const std::string kMpiexec = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                                         "OMPI_MCA_btl_vader_single_copy_mechanism=none ") +
-                             MPIEXEC_BIN + " --oversubscribe -n ";
+const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
 
 class MpiE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fs::temp_directory_path() / ("md_mpi_e2e_" + std::to_string(getpid()));
-    fs::create_directories(dir_ / "idx");
-    mnist_dist::testing::write_block_dataset((dir_ / "idx").string(), 2000, 400);
-    const auto r = run_command(std::string(MNIST_PREPARE_BIN) + " --idx-dir " + (dir_ / "idx").string() +
-                               " --out " + (dir_ / "h5").string());
+    const auto r = mnist_dist::testing::prepare_block_dataset(dir_, MNIST_PREPARE_BIN, 2000, 400);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }

@@ -7,6 +7,7 @@
 
 #include "io/model_io.h"
 #include "model/model.h"
+#include "e2e_setup.h"
 #include "run_command.h"
 #include "idx_writer.h"
 
@@ -23,10 +24,7 @@ class TrainE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fs::temp_directory_path() / ("md_e2e_" + std::to_string(getpid()));
-    fs::create_directories(dir_ / "idx");
-    mnist_dist::testing::write_block_dataset((dir_ / "idx").string(), 3000, 600);
-    const auto r = run_command(kPrepare + " --idx-dir " + (dir_ / "idx").string() + " --out " +
-                               (dir_ / "h5").string() + " --shards 2");
+    const auto r = mnist_dist::testing::prepare_block_dataset(dir_, kPrepare, 3000, 600, " --shards 2");
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }

@@ -1,0 +1,29 @@
+// Test helper shared by the end-to-end tests: a prepared synthetic data set on disk, and the
+// mpiexec prefix with the environment our VMs need (root allowed, vader single-copy off).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "idx_writer.h"
+#include "run_command.h"
+
+namespace mnist_dist::testing {
+
+// Writes `n_train` + `n_test` synthetic samples as IDX into dir/idx and runs mnist_prepare into
+// dir/h5 (extra_args appended). Returns mnist_prepare's result.
+inline CommandResult prepare_block_dataset(const std::filesystem::path& dir, const std::string& prepare_bin,
+                                           size_t n_train, size_t n_test, const std::string& extra_args = "") {
+  std::filesystem::create_directories(dir / "idx");
+  write_block_dataset((dir / "idx").string(), n_train, n_test);
+  return run_command(prepare_bin + " --idx-dir " + (dir / "idx").string() + " --out " + (dir / "h5").string() +
+                     extra_args);
+}
+
+// "ENV... mpiexec --oversubscribe -n " — append the rank count and the command.
+inline std::string mpiexec_prefix(const std::string& mpiexec) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+         "OMPI_MCA_btl_vader_single_copy_mechanism=none " + mpiexec + " --oversubscribe -n ";
+}
+
+}  // namespace mnist_dist::testing
