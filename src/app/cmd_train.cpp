@@ -94,7 +94,13 @@ int run_train(int argc, char** argv) {
                  "Steps between cross-rank parameter hash checks (0 = only at the end)")
       ->check(kNonNegative)
       ->capture_default_str();
-  app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB")
+  app.add_option("--grad-exchange", cfg.grad_exchange,
+                 "How CPU ranks combine gradients: sharded (ranks of a node reduce and update one "
+                 "shard each through shared memory), buckets (overlapped bucketed all-reduce), "
+                 "auto (sharded when ranks share a node)")
+      ->check(CLI::IsMember({"auto", "sharded", "buckets"}))
+      ->capture_default_str();
+  app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB (--grad-exchange buckets)")
       ->check(kPositive)
       ->capture_default_str();
   app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <string>
 
 #include "comm/communicator.h"
 
@@ -12,6 +13,11 @@ namespace mnist_dist {
 
 // Wraps `comm` (duplicated; the duplicate is freed on destruction). MPI must be initialised.
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm);
+
+// The sharded exchange over shared-memory windows of `node` (a shared-memory split of
+// `world`); null with the reason when the nodes hold different numbers of ranks.
+std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_Comm node, size_t count,
+                                                           std::string* why);
 
 // Reports a failed MPI call (its text, MPI's message, file:line) through fatal().
 void check_mpi(int rc, const char* call, const char* file, int line);

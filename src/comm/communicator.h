@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "comm/sharded_exchange.h"
+
 namespace mnist_dist {
 
 class Communicator {
@@ -33,6 +35,14 @@ class Communicator {
   // Gathers one uint64 per rank onto every rank (out has size() entries).
   virtual void allgather_u64(uint64_t value, uint64_t* out) = 0;
   virtual void barrier() = 0;
+  // Collective. A sharded gradient exchange over `count` floats through memory shared by the
+  // ranks of each node (comm/sharded_exchange.h), or null with the reason in *why when this
+  // communicator cannot give one.
+  virtual std::unique_ptr<ShardedExchange> make_sharded_exchange(size_t count, std::string* why) {
+    (void)count;
+    if (why != nullptr) *why = "the " + name() + " communicator has no shared-memory exchange";
+    return nullptr;
+  }
   // Ends every rank of the job (used by the fatal path).
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };

@@ -6,11 +6,15 @@
 #include <string>
 
 #include "core/error.h"
+#include "cuda/batch_stager.h"
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_runtime_api.h"
 
 namespace mnist_dist {
+
+static_assert(BatchStager::kSlots == CudaContext::kStagingSlots, "one stager slot per staging slot");
+
 namespace {
 
 std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }

@@ -1,6 +1,9 @@
 // Flat parameter arena: declaration, aligned layout and view lookup.
 #include "model/param_arena.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include "core/error.h"
 
 namespace mnist_dist {
@@ -39,6 +42,20 @@ float* ParamArena::grad(int id) {
   const ParamInfo& p = infos_.at(id);
   MD_CHECK(p.trainable, "gradient of non-trainable tensor " + p.name);
   return grads() + p.offset;
+}
+
+void ParamArena::attach(float* external_params, float* external_grads) {
+  MD_CHECK(finalized_ && backend_ == Backend::kCpu, "attach needs a finalized CPU arena");
+  for (const float* p : {external_params, external_grads})
+    MD_CHECK(reinterpret_cast<uintptr_t>(p) % (kAlign * sizeof(float)) == 0, "attach: memory not 64-byte aligned");
+  ext_params_ = external_params;
+  ext_grads_ = external_grads;
+}
+
+void ParamArena::detach() {
+  if (ext_params_ != nullptr) std::memcpy(d_params_.data(), ext_params_, param_end_ * sizeof(float));
+  if (ext_grads_ != nullptr) std::memcpy(d_grads_.data(), ext_grads_, param_end_ * sizeof(float));
+  ext_params_ = ext_grads_ = nullptr;
 }
 
 float* ParamArena::host_param(int id) {

@@ -39,15 +39,20 @@ class ParamArena {
   // Backend memory.
   float* param(int id);   // trainable: the value; non-trainable: the state value
   float* grad(int id);    // trainable only
-  float* params() { return d_params_.data(); }
-  float* grads() { return d_grads_.data(); }
+  float* params() { return ext_params_ != nullptr ? ext_params_ : d_params_.data(); }
+  float* grads() { return ext_grads_ != nullptr ? ext_grads_ : d_grads_.data(); }
+  // CPU backend: the parameters / gradients live in `external` (param_count() floats, 64-byte
+  // aligned, e.g. a shared-memory window; its contents are the caller's) until detach(), which
+  // copies them back into the arena's own buffers.
+  void attach(float* external_params, float* external_grads);
+  void detach();
   float* state() { return d_state_.data(); }
-  const float* params() const { return d_params_.data(); }
+  const float* params() const { return ext_params_ != nullptr ? ext_params_ : d_params_.data(); }
   const float* state() const { return d_state_.data(); }
 
   // Host copies (the same memory on the CPU backend).
   float* host_param(int id);
-  float* host_params() { return host(params_, d_params_); }
+  float* host_params() { return backend_ == Backend::kCpu ? params() : params_.data(); }
   float* host_state() { return host(state_, d_state_); }
   const float* host_params() const { return const_cast<ParamArena*>(this)->host_params(); }
   const float* host_state() const { return const_cast<ParamArena*>(this)->host_state(); }
@@ -67,6 +72,8 @@ class ParamArena {
   Backend backend_;
   Buffer<float> params_, state_;              // host copies (CPU: also the live values)
   Buffer<float> d_params_, d_grads_, d_state_;  // backend memory (CPU: aliases, see finalize)
+  float* ext_params_ = nullptr;
+  float* ext_grads_ = nullptr;
   size_t param_end_ = 0, state_end_ = 0;
   bool finalized_ = false;
 };

@@ -35,15 +35,42 @@ adam::Coeffs Adam::coeffs(int64_t t) const {
   return adam::Coeffs{static_cast<float>(lr_t), cfg_.beta1, cfg_.beta2, cfg_.epsilon};
 }
 
-void Adam::step(float* params, const float* grads) {
+void Adam::step(float* params, const float* grads) { step(params, grads, 0, m_.size()); }
+
+void Adam::step(float* params, const float* grads, size_t begin, size_t end) {
   MD_CHECK(backend() == Backend::kCpu, "Adam::step without a context on a GPU backend");
+  MD_CHECK(begin <= end && end <= m_.size(), "Adam::step: range outside the arena");
   ++t_;
   const adam::Coeffs c = coeffs(t_);
-  const long n = static_cast<long>(m_.size());
+  const long b = static_cast<long>(begin), e = static_cast<long>(end);
   float* m = m_.data();
   float* v = v_.data();
 #pragma omp parallel for simd schedule(static)
-  for (long i = 0; i < n; ++i) adam::update(params[i], m[i], v[i], grads[i], c);
+  for (long i = b; i < e; ++i) adam::update(params[i], m[i], v[i], grads[i], c);
+}
+
+void Adam::step_sum(float* params, const float* const* grads, int n, size_t begin, size_t end) {
+  MD_CHECK(backend() == Backend::kCpu, "Adam::step_sum on a GPU backend");
+  MD_CHECK(begin <= end && end <= m_.size() && n >= 1, "Adam::step_sum: bad range or buffer count");
+  if (n == 1) return step(params, grads[0], begin, end);
+  ++t_;
+  const adam::Coeffs c = coeffs(t_);
+  const long b = static_cast<long>(begin), e = static_cast<long>(end);
+  float* m = m_.data();
+  float* v = v_.data();
+  const float* g0 = grads[0];
+  const float* g1 = grads[1];
+  if (n == 2) {  // the common case (two ranks per node), one vector loop
+#pragma omp parallel for simd schedule(static)
+    for (long i = b; i < e; ++i) adam::update(params[i], m[i], v[i], g0[i] + g1[i], c);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (long i = b; i < e; ++i) {
+    float g = g0[i] + g1[i];
+    for (int r = 2; r < n; ++r) g += grads[r][i];
+    adam::update(params[i], m[i], v[i], g, c);
+  }
 }
 
 }  // namespace mnist_dist

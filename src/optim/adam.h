@@ -27,6 +27,12 @@ class Adam {
   // in the backend's memory. ctx.cuda is needed on the CUDA backend.
   void step(Context& ctx, float* params, const float* grads);
   void step(float* params, const float* grads);  // CPU backend
+  // CPU backend, one step that updates only [begin, end) (the rank's shard under a sharded
+  // gradient exchange); the moments elsewhere are left as they are.
+  void step(float* params, const float* grads, size_t begin, size_t end);
+  // The same with the gradient given as the sum of n buffers, added in buffer order as read
+  // ((g0 + g1) + g2 ...; the sharded exchange's node buffers).
+  void step_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
 
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +15,7 @@
 
 #include "comm/grad_buckets.h"
 #include "core/error.h"
+#include "cuda/batch_stager.h"
 #include "data_pipeline/prefetcher.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
@@ -60,6 +62,8 @@ void validate(const TrainConfig& c, int world) {
   if (!(c.lr > 0.0f) || !std::isfinite(c.lr)) throw UserError("--lr must be a positive number");
   if (c.eval_batch_size < 1) throw UserError("--eval-batch-size must be at least 1");
   if (!(c.bucket_mb > 0.0)) throw UserError("--bucket-mb must be positive");
+  if (c.grad_exchange != "auto" && c.grad_exchange != "sharded" && c.grad_exchange != "buckets")
+    throw UserError("--grad-exchange must be auto, sharded or buckets (got '" + c.grad_exchange + "')");
   if (!c.save_path.empty()) {
     const std::filesystem::path parent = std::filesystem::path(c.save_path).parent_path();
     if (!parent.empty() && !std::filesystem::is_directory(parent))
@@ -88,8 +92,8 @@ struct Trainer::Impl {
         loss(make_softmax_xent(backend)),
         adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f}, model.arena().param_count(), backend),
         dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
-        batch_images(backend, backend == Backend::kCpu ? 0 : static_cast<size_t>(per_rank) * model.input_shape().per_sample()),
-        batch_labels(backend, backend == Backend::kCpu ? 0 : static_cast<size_t>(per_rank)),
+        stager(backend == Backend::kCpu ? nullptr
+                                        : std::make_unique<BatchStager>(*cuda_ctx, per_rank, model.input_shape().per_sample())),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
         reducer(comm, buckets(), model.arena().grads()),
         fail(fault_from_env("MNIST_DIST_TEST_FAIL")),
@@ -115,6 +119,7 @@ struct Trainer::Impl {
         throw UserError("--checkpoint-dir " + cfg.checkpoint_dir + " cannot be created: " + ec.message());
     }
     if (!cfg.resume.empty()) resume();
+    exchange = make_exchange();
     if (comm.rank() == 0 && cfg.evaluate) {
       val = load_split(cfg.data_dir, "val");
       test = load_split(cfg.data_dir, "test");
@@ -213,6 +218,10 @@ struct Trainer::Impl {
   std::string checkpoint(int epoch, int64_t step_in_epoch, const double* local_sums) {
     double sums[3] = {local_sums[0], local_sums[1], local_sums[2]};
     comm.allreduce_sum(sums, 3);
+    if (exchange) {  // each rank's moments are current on its shard only
+      exchange->gather_full(adam.m());
+      exchange->gather_full(adam.v());
+    }
     std::string path;
     if (comm.rank() == 0) {
       CheckpointMeta m;
@@ -255,6 +264,35 @@ struct Trainer::Impl {
     return Model(cfg.model, backend, input, reader.num_classes(), max_batch);
   }
 
+  // The sharded exchange when it applies (collective: every rank decides alike).
+  std::unique_ptr<ShardedExchange> make_exchange() {
+    if (cfg.grad_exchange == "buckets" || comm.size() == 1) return nullptr;
+    std::string why = "the CUDA backend all-reduces gradients with NCCL";
+    std::unique_ptr<ShardedExchange> ex;
+    if (backend == Backend::kCpu) ex = comm.make_sharded_exchange(model.arena().param_count(), &why);
+    if (!ex) {
+      if (cfg.grad_exchange == "sharded")
+        throw UserError("--grad-exchange sharded is not available here: " + why + " (use auto or buckets)");
+      return nullptr;
+    }
+    ex->share_params(model.arena().params());  // equal on every rank (broadcast or resumed)
+    model.arena().attach(ex->params(), ex->grads());
+    return ex;
+  }
+
+  // Normal end of run (collective): gradients and moments complete on every rank again, the
+  // arena back on its own buffers, the shared windows freed.
+  void close_exchange() {
+    if (!exchange) return;
+    if (!grads_summed) exchange->reduce_shard();  // the last step's gradient, as with buckets
+    exchange->gather_full(model.arena().grads());
+    exchange->gather_full(adam.m());
+    exchange->gather_full(adam.v());
+    model.arena().detach();
+    exchange->close();
+    exchange.reset();
+  }
+
   std::vector<Bucket> buckets() {
     std::vector<std::pair<size_t, size_t>> ranges;
     for (size_t i = 0; i < model.num_layers(); ++i) ranges.push_back(model.grad_range(i));
@@ -270,11 +308,10 @@ struct Trainer::Impl {
     // collective (SyncBN, buckets) and contributes zero gradients.
     const float* x = b.images.data();
     const uint8_t* y = b.labels.data();
-    if (backend != Backend::kCpu) {  // stage the slice into device memory
-      batch_images.upload(x, static_cast<size_t>(b.n) * model.input_shape().per_sample());
-      batch_labels.upload(y, static_cast<size_t>(b.n));
-      x = batch_images.data();
-      y = batch_labels.data();
+    if (stager) {  // GPU: pinned copy + async upload, overlapped with the previous step's tail
+      const BatchStager::Staged d = stager->stage(x, y, b.n);
+      x = d.images;
+      y = d.labels;
     }
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const LossStats s = loss->run(ctx, logits, y, scale, dlogits.data(), nullptr);
@@ -283,6 +320,26 @@ struct Trainer::Impl {
                              ", step " + std::to_string(b.step + 1) + " (global step " +
                              std::to_string(adam.steps() + 1) +
                              "); no checkpoint of these weights is written (try a smaller --lr)");
+    if (exchange) {  // sum of this rank's shard over all ranks, Adam on it, shards to everyone
+      model.backward(ctx, dlogits.data(), [](int) {});
+      const auto c0 = Clock::now();
+      exchange->wait_grads();
+      comm_seconds += seconds_since(c0);
+      const size_t sb = exchange->shard_begin(), se = exchange->shard_end();
+      int n = 0;
+      if (const float* const* node = exchange->node_grads(&n)) {  // sum as Adam reads
+        adam.step_sum(arena.params(), node, n, sb, se);
+        grads_summed = false;
+      } else {
+        exchange->reduce_shard();
+        adam.step(arena.params(), arena.grads(), sb, se);
+        grads_summed = true;
+      }
+      const auto c1 = Clock::now();
+      exchange->all_gather();
+      comm_seconds += seconds_since(c1);
+      return s;
+    }
     model.backward(ctx, dlogits.data(),
                    [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
     // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.
@@ -301,10 +358,15 @@ struct Trainer::Impl {
              backend == Backend::kCuda ? "cuda, one GPU per rank (by local rank)" : "cpu on every rank",
              ctx.threads, comm.name().c_str(),
              cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, per_rank);
-    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %zu gradient "
-             "buckets of <= %g MiB",
+    char how[160];
+    if (exchange)
+      std::snprintf(how, sizeof how, "gradients sharded over shared memory (%d per node, %.1f MB shard)",
+                    comm.local_size(), static_cast<double>(exchange->shard_end() - exchange->shard_begin()) * 4e-6);
+    else
+      std::snprintf(how, sizeof how, "%zu gradient buckets of <= %g MiB", reducer.buckets().size(), cfg.bucket_mb);
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %s",
              cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local",
-             static_cast<double>(cfg.lr), reducer.buckets().size(), cfg.bucket_mb);
+             static_cast<double>(cfg.lr), how);
   }
 
   RunInfo run_info() const {
@@ -329,6 +391,12 @@ struct Trainer::Impl {
   }
 
   TrainResult run() {
+    TrainResult result = train_loop();
+    close_exchange();
+    return result;
+  }
+
+  TrainResult train_loop() {
     log_start();
     notify([&](TrainObserver& o) { o.on_train_begin(cfg, run_info()); });
     ParamArena& arena = model.arena();
@@ -483,10 +551,11 @@ struct Trainer::Impl {
   std::unique_ptr<SoftmaxCrossEntropy> loss;
   Adam adam;
   Buffer<float> dlogits;
-  Buffer<float> batch_images;    // device staging of a slice (GPU backend only)
-  Buffer<uint8_t> batch_labels;
+  std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
   data::EpochSampler sampler;
   GradientReducer reducer;
+  std::unique_ptr<ShardedExchange> exchange;  // CPU ranks sharing a node (else buckets)
+  bool grads_summed = true;  // exchange: grads()[shard] holds the sum (not just this rank's)
   FaultPoint fail, perturb, kill, term;
   SplitData val, test;
   std::vector<TrainObserver*> observers;

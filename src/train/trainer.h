@@ -30,6 +30,9 @@ struct TrainConfig {
   bool drop_last = false;         // keep the last partial batch by default
   int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)
   double bucket_mb = 1.0;         // gradient all-reduce bucket size (MiB)
+  // "auto": sharded through shared memory when CPU ranks share a node, else buckets;
+  // "sharded" (an error when unavailable); "buckets": overlapped bucketed all-reduce.
+  std::string grad_exchange = "auto";
   bool evaluate = true;           // validation each epoch, test at the end (rank 0)
   int progress_every = 20;        // steps between progress events (reduced over ranks)
   std::string save_path;          // --save: trained model as HDF5

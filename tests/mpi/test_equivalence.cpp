@@ -67,8 +67,9 @@ class Equivalence : public ::testing::Test {
   void SetUp() override {
     if (world_size() < 4) GTEST_SKIP() << "needs mpiexec -n 4 (has " << world_size() << ")";
   }
-  static TrainConfig config(int64_t steps, bool sync_bn = true) {
+  static TrainConfig config(int64_t steps, bool sync_bn = true, const char* exchange = "auto") {
     TrainConfig c;
+    c.grad_exchange = exchange;
     c.data_dir = data_->dir();
     c.model = "seed";
     c.epochs = 1;
@@ -118,14 +119,20 @@ double worst(const Snapshot& a, const Snapshot& ref, bool grads, std::string* wh
   return w;
 }
 
-TEST_F(Equivalence, OneStepGradientAgreesOnOneTwoAndFourRanks) {
-  const Snapshot one = run_on(1, config(1)), two = run_on(2, config(1)), four = run_on(4, config(1));
+// Both gradient exchanges: the sharded one (shared memory; the default for CPU ranks of one
+// node) and the bucketed all-reduce.
+class EquivalenceBothExchanges : public Equivalence, public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Exchange, EquivalenceBothExchanges, ::testing::Values("sharded", "buckets"));
+
+TEST_P(EquivalenceBothExchanges, OneStepGradientAgreesOnOneTwoAndFourRanks) {
+  const char* ex = GetParam();
+  const Snapshot one = run_on(1, config(1)), two = run_on(2, config(1, true, ex)), four = run_on(4, config(1, true, ex));
   bool ok = true;
   if (world_rank() == 0) {
     std::string w2, w4;
     const double d2 = worst(two, one, true, &w2), d4 = worst(four, one, true, &w4);
-    std::printf("one-step gradient, max relative L2 vs 1 rank: 2 ranks %.2e (%s), 4 ranks %.2e (%s)\n",
-                d2, w2.c_str(), d4, w4.c_str());
+    std::printf("%s: one-step gradient, max relative L2 vs 1 rank: 2 ranks %.2e (%s), 4 ranks %.2e (%s)\n",
+                ex, d2, w2.c_str(), d4, w4.c_str());
     ok &= d2 <= 1e-5 && d4 <= 1e-5;
     // Conv-bias gradients: zero in exact arithmetic, so only noise far below the kernels'.
     for (const Snapshot* s : {&one, &two, &four})
@@ -141,14 +148,15 @@ TEST_F(Equivalence, OneStepGradientAgreesOnOneTwoAndFourRanks) {
   EXPECT_TRUE(all_ranks(ok));
 }
 
-TEST_F(Equivalence, WeightsAfterFiveAdamStepsAgreeAndReplicasAreBitIdentical) {
-  const Snapshot one = run_on(1, config(5)), two = run_on(2, config(5)), four = run_on(4, config(5));
+TEST_P(EquivalenceBothExchanges, WeightsAfterFiveAdamStepsAgreeAndReplicasAreBitIdentical) {
+  const char* ex = GetParam();
+  const Snapshot one = run_on(1, config(5)), two = run_on(2, config(5, true, ex)), four = run_on(4, config(5, true, ex));
   bool ok = true;
   if (world_rank() == 0) {
     std::string w2, w4;
     const double d2 = worst(two, one, false, &w2), d4 = worst(four, one, false, &w4);
-    std::printf("weights after 5 steps, max relative L2 vs 1 rank: 2 ranks %.2e (%s), 4 ranks %.2e (%s)\n",
-                d2, w2.c_str(), d4, w4.c_str());
+    std::printf("%s: weights after 5 steps, max relative L2 vs 1 rank: 2 ranks %.2e (%s), 4 ranks %.2e (%s)\n",
+                ex, d2, w2.c_str(), d4, w4.c_str());
     ok &= d2 <= 1e-5 && d4 <= 1e-5;
     ok &= two.replicas_identical && four.replicas_identical;
     const double t = 5, lr = 1e-3, bound = (1.0 - std::pow(0.99, t)) * 2.0 * lr * t;

@@ -120,5 +120,39 @@ TEST(AdamKeras, ResumeFromSavedState) {
   EXPECT_EQ(b.steps(), 3);
 }
 
+// The sharded exchange's forms: a step over [begin, end) touches nothing outside it and
+// equals the whole-arena step inside; a step over the sum of n buffers equals the step over
+// the pre-summed gradient ((g0 + g1) + g2 ..., the same float additions) bit for bit.
+TEST(AdamKeras, RangeAndSummedStepsEqualTheWholeStep) {
+  const size_t n = 1000, b = 160, e = 737;
+  std::vector<float> g[3];
+  for (int r = 0; r < 3; ++r)
+    for (size_t i = 0; i < n; ++i) g[r].push_back(std::sin(0.37f * static_cast<float>(i) + static_cast<float>(r)));
+  for (int bufs = 1; bufs <= 3; ++bufs) {
+    std::vector<float> sum(n), p_ref(n, 0.5f), p_range(n, 0.5f), p_sum(n, 0.5f);
+    for (size_t i = 0; i < n; ++i) {
+      float s = g[0][i];
+      for (int r = 1; r < bufs; ++r) s += g[r][i];
+      sum[i] = s;
+    }
+    const float* ptrs[3] = {g[0].data(), g[1].data(), g[2].data()};
+    Adam whole(AdamConfig{}, n), range(AdamConfig{}, n), summed(AdamConfig{}, n);
+    for (int step = 0; step < 3; ++step) {
+      whole.step(p_ref.data(), sum.data());
+      range.step(p_range.data(), sum.data(), b, e);
+      summed.step_sum(p_sum.data(), ptrs, bufs, b, e);
+    }
+    EXPECT_EQ(range.steps(), 3);
+    EXPECT_EQ(summed.steps(), 3);
+    for (size_t i = 0; i < n; ++i) {
+      const bool inside = i >= b && i < e;
+      ASSERT_EQ(p_range[i], inside ? p_ref[i] : 0.5f) << "buffers " << bufs << " index " << i;
+      ASSERT_EQ(p_sum[i], p_range[i]) << "buffers " << bufs << " index " << i;
+      ASSERT_EQ(range.m()[i], inside ? whole.m()[i] : 0.0f);
+      ASSERT_EQ(summed.v()[i], range.v()[i]);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnist_dist
