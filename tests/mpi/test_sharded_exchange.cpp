@@ -82,5 +82,63 @@ TEST_P(ShardedExchangeTest, ReducesGathersAndCanBeReused) {
 // An arena-like odd size, and sizes where some ranks get an empty shard.
 INSTANTIATE_TEST_SUITE_P(Sizes, ShardedExchangeTest, ::testing::Values(size_t{100003}, size_t{40}, size_t{5}));
 
+// Several nodes, simulated by handing the factory a "node" communicator that splits this
+// node's ranks into pairs (shared windows work within each pair): each shard is summed in the
+// pair, then all-reduced across pairs; optimizer-side sums are not offered (node_grads null).
+TEST(ShardedExchangeNodes, PairsOfRanksActAsTwoNodes) {
+  if (world_size() != 4) GTEST_SKIP() << "needs mpiexec -n 4";
+  const int me = world_rank();
+  MPI_Comm pair = MPI_COMM_NULL;
+  MPI_Comm_split(MPI_COMM_WORLD, me / 2, me, &pair);
+  const size_t count = 1000;
+  std::string why;
+  auto ex = make_mpi_sharded_exchange(MPI_COMM_WORLD, pair, count, &why);
+  ASSERT_NE(ex, nullptr) << why;
+  int n = 0;
+  bool ok = ex->node_grads(&n) == nullptr;
+  const int local = me % 2;
+  ok &= ex->shard_begin() == (local == 0 ? 0u : 512u) && ex->shard_end() == (local == 0 ? 512u : count);
+  std::vector<float> initial(count, 1.0f);
+  ex->share_params(initial.data());
+  for (int step = 0; step < 2; ++step) {
+    for (size_t i = 0; i < count; ++i) ex->grads()[i] = grad_value(me, step, i);
+    ex->reduce_scatter();
+    for (size_t i = ex->shard_begin(); i < ex->shard_end(); ++i) {
+      // In-pair sum first (local-rank order), then across the two pairs: with two terms per
+      // stage the result does not depend on MPI's reduction order.
+      const float p0 = grad_value(0, step, i) + grad_value(1, step, i);
+      const float p1 = grad_value(2, step, i) + grad_value(3, step, i);
+      ok &= ex->grads()[i] == p0 + p1;
+      ex->params()[i] = ex->grads()[i];
+    }
+    ex->all_gather();
+    for (size_t i = 0; i < count; ++i) {  // every node's buffer now holds the full sum
+      const float p0 = grad_value(0, step, i) + grad_value(1, step, i);
+      const float p1 = grad_value(2, step, i) + grad_value(3, step, i);
+      ok &= ex->params()[i] == p0 + p1;
+    }
+  }
+  ex->close();
+  MPI_Comm_free(&pair);
+  EXPECT_TRUE(all_ranks(ok));
+}
+
+// Unequal nodes (3 + 1 ranks) and one rank per node: no exchange, and the reason says why.
+TEST(ShardedExchangeNodes, UnequalOrSingleRankNodesGetNone) {
+  if (world_size() != 4) GTEST_SKIP() << "needs mpiexec -n 4";
+  const int me = world_rank();
+  bool ok = true;
+  for (const int split : {0, 1}) {
+    MPI_Comm node = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD, split == 0 ? (me < 3 ? 0 : 1) : me, me, &node);
+    std::string why;
+    auto ex = make_mpi_sharded_exchange(MPI_COMM_WORLD, node, 100, &why);
+    ok &= ex == nullptr;
+    ok &= why.find(split == 0 ? "different numbers of ranks" : "one rank") != std::string::npos;
+    MPI_Comm_free(&node);
+  }
+  EXPECT_TRUE(all_ranks(ok));
+}
+
 }  // namespace
 }  // namespace mnist_dist
