@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 
 #include "app/commands.h"
 #include "core/error.h"
@@ -36,7 +37,10 @@ int run_export(int argc, char** argv) {
   }
   try {
     ModelFileInfo info;
-    const Model model = load_model_file(checkpoint, 1, &info);
+    // The file named here may predate sidecars: read it, unverified, after saying so.
+    if (std::filesystem::is_regular_file(checkpoint) && !has_sidecar(checkpoint))
+      std::fprintf(stderr, "mnist_dist export: %s\n", unverified_warning(checkpoint).c_str());
+    const Model model = load_model_file(checkpoint, 1, &info, MissingSidecar::kAllow);
     export_onnx(model, onnx_path, OnnxExportOptions{fold, checkpoint});
     bool has_bn = false;
     for (size_t i = 0; i < model.num_layers(); ++i) has_bn = has_bn || model.layer(i).kind() == "batchnorm";

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
@@ -171,7 +172,10 @@ int run_predict(int argc, char** argv) {
     set_threads(threads > 0 ? threads : default_threads(1));
     Context ctx;
     ctx.threads = threads > 0 ? threads : default_threads(1);
-    Model model = load_model_file(checkpoint, kBatch);
+    // The file named here may predate sidecars: read it, unverified, after saying so.
+    if (std::filesystem::is_regular_file(checkpoint) && !has_sidecar(checkpoint))
+      std::fprintf(stderr, "mnist_dist predict: %s\n", unverified_warning(checkpoint).c_str());
+    Model model = load_model_file(checkpoint, kBatch, nullptr, MissingSidecar::kAllow);
     const Invert inv = invert == "yes" ? Invert::kYes : invert == "no" ? Invert::kNo : Invert::kAuto;
     if (!images.empty()) predict_images(ctx, model, images, inv, json);
     if (!data_dir.empty()) evaluate_split(ctx, model, data_dir, split, report, predictions);

@@ -11,12 +11,17 @@
 namespace mnist_dist {
 namespace h5 = data::h5;
 
-ModelFileInfo read_model_file_info(const std::string& path) {
+namespace {
+
+void require_file(const std::string& path) {
   if (!std::filesystem::is_regular_file(path))
     throw UserError(path + ": no such file (pass a model written with --save or a checkpoint)");
+}
+
+// The attributes of an open model or checkpoint file.
+ModelFileInfo info_of(const h5::Handle& file, const std::string& path) {
   ModelFileInfo info;
-  info.arch = read_model_arch(path);  // checks the format attribute
-  h5::Handle file = h5::open_file(path);
+  info.arch = h5::read_string_attr(file.get(), "model", path);
   if (h5::has_attr(file.get(), "num_classes"))
     info.num_classes = static_cast<int>(h5::read_int_attr(file.get(), "num_classes", path));
   if (h5::has_attr(file.get(), "input_shape_chw")) {
@@ -32,10 +37,20 @@ ModelFileInfo read_model_file_info(const std::string& path) {
   return info;
 }
 
-Model load_model_file(const std::string& path, int max_batch, ModelFileInfo* info_out) {
-  const ModelFileInfo info = read_model_file_info(path);
+}  // namespace
+
+ModelFileInfo read_model_file_info(const std::string& path, MissingSidecar missing) {
+  require_file(path);
+  const h5::Handle file = open_model_file(path, missing);  // sidecar and format checked
+  return info_of(file, path);
+}
+
+Model load_model_file(const std::string& path, int max_batch, ModelFileInfo* info_out, MissingSidecar missing) {
+  require_file(path);
+  const h5::Handle file = open_model_file(path, missing);  // one check, one open
+  const ModelFileInfo info = info_of(file, path);
   Model model(info.arch, Backend::kCpu, info.input, info.num_classes, max_batch);
-  load_model(model, path);
+  read_model_tensors(file.get(), model, path);
   if (info_out != nullptr) *info_out = info;
   return model;
 }

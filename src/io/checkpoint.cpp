@@ -1,5 +1,6 @@
 // Checkpoint writer/reader (HDF5): model tensors, optimizer group, metadata attributes, and an
-// FNV-1a checksum over every float stored, verified on read.
+// FNV-1a checksum over every float stored, verified on read; the file's SHA-256 sidecar
+// (io/sidecar.h) is checked before HDF5 opens it.
 #include "io/checkpoint.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "data_pipeline/hdf5_util.h"
 #include "io/model_io.h"
+#include "io/sidecar.h"
 #include "train/replica_check.h"
 
 namespace mnist_dist {
@@ -87,17 +89,21 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
     h5::write_attr(f, "config", meta.config_json);
     h5::write_attr(f, "checksum_fnv1a64", content_checksum(model, mo));
     MD_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw UserError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }  // closed: the bytes to hash are final
+  publish_with_sidecar(tmp, path);  // sidecar first, then the checkpoint's name
 }
 
-CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam) {
+CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam, MissingSidecar missing) {
   h5::quiet_errors();
   if (fs::is_directory(path))
     throw UserError("--resume " + path + " is a directory; pass a checkpoint file, or --resume auto --checkpoint-dir " + path);
   if (!fs::is_regular_file(path)) throw UserError("checkpoint " + path + " does not exist");
+  // Before HDF5 sees a byte of it (a damaged file can make HDF5 1.10 loop forever).
+  const std::string fix = "use another checkpoint (--resume auto falls back to the newest intact one) or an intact copy of this one";
+  if (check_sidecar(path, fix) == SidecarCheck::kMissing && missing == MissingSidecar::kRefuse)
+    throw UserError(path + " has no " + fs::path(sidecar_path(path)).filename().string() +
+                    " (written by an older mnist_dist?), so it is not read unverified here; to use it anyway, "
+                    "pass it explicitly with --resume " + path);
   h5::Handle file = h5::open_file(path, false, "the checkpoint is damaged (truncated or not written by mnist_dist)");
   const hid_t f = file.get();
   const std::string format = h5::has_attr(f, "format") ? h5::read_string_attr(f, "format", path) : "";
@@ -150,6 +156,16 @@ void prune_checkpoints(const std::string& dir, int keep) {
   for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < all.size(); ++i) {
     std::error_code ec;
     fs::remove(all[i], ec);
+    fs::remove(sidecar_path(all[i]), ec);
+  }
+  // Sidecars left without their checkpoint (a write interrupted between its two renames).
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != 25 || name.rfind("ckpt-", 0) != 0 || name.substr(15) != ".h5.sha256") continue;
+    std::error_code e2;
+    const bool has_checkpoint = fs::exists(it->path().parent_path() / name.substr(0, 18), e2);
+    if (!e2 && !has_checkpoint) fs::remove(it->path(), e2);
   }
 }
 

@@ -1,13 +1,15 @@
 // Training checkpoints: the model tensors (same layout as a saved model, so load_model and
 // `mnist_dist predict` read them) plus Adam's moments and step, the position in the epoch
 // schedule, the epoch's partial metric sums, the run configuration and a content checksum.
-// Written by rank 0 to a temporary name and renamed; the newest K are kept.
+// Written by rank 0 to a temporary name and renamed, with a SHA-256 sidecar `<file>.sha256`
+// (io/sidecar.h) that readers check before HDF5 opens the file; the newest K are kept.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "io/sidecar.h"
 #include "model/model.h"
 #include "optim/adam.h"
 
@@ -32,18 +34,23 @@ struct CheckpointMeta {
 // ckpt-<global step, 10 digits>.h5
 std::string checkpoint_file_name(int64_t global_step);
 
-// Writes the model's host copies (sync_to_host() first on a GPU) and Adam's moments.
+// Writes the model's host copies (sync_to_host() first on a GPU) and Adam's moments, then the
+// sidecar `path`.sha256, then renames the file to `path`.
 void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
                       const CheckpointMeta& meta);
 
-// Reads and verifies (format, model, shapes, checksum); fills model, adam and meta.
-// UserError naming the file and the problem otherwise.
-CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam);
+// Checks the file against its SHA-256 sidecar, then reads and verifies it (format, model,
+// shapes, checksum); fills model, adam and meta. UserError naming the file and the problem
+// otherwise. Without a sidecar (an older writer): UserError with kRefuse, read unverified with
+// kAllow (for a file the user named; print unverified_warning(path) first).
+CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam,
+                               MissingSidecar missing = MissingSidecar::kRefuse);
 
-// Checkpoint files of dir, newest (highest step) first.
+// Checkpoint files of dir (ckpt-*.h5, not their sidecars), newest (highest step) first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
 
-// Deletes all but the newest `keep` checkpoints of dir.
+// Deletes all but the newest `keep` checkpoints of dir with their sidecars, and sidecars whose
+// checkpoint does not exist.
 void prune_checkpoints(const std::string& dir, int keep);
 
 }  // namespace mnist_dist

@@ -1,10 +1,10 @@
-// HDF5 model writer/reader over the flat arena's named views.
+// HDF5 model writer/reader over the flat arena's named views; files carry a SHA-256 sidecar
+// (io/sidecar.h), checked before HDF5 opens them.
 #include "io/model_io.h"
 
 #include <filesystem>
 
 #include "core/error.h"
-#include "data_pipeline/hdf5_util.h"
 
 namespace mnist_dist {
 namespace fs = std::filesystem;
@@ -84,28 +84,36 @@ void save_model(const Model& model, const std::string& path) {
     h5::Handle file = h5::file(id);
     write_model_tensors(file.get(), model, kModelFormat);
     MD_H5(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw UserError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }  // closed: the bytes to hash are final
+  publish_with_sidecar(tmp, path);  // sidecar first, then the model's name (io/sidecar.cpp)
 }
 
-std::string read_model_arch(const std::string& path) {
+data::h5::Handle open_model_file(const std::string& path, MissingSidecar missing) {
   h5::quiet_errors();
+  // Before HDF5 sees a byte of it (a damaged file can make HDF5 1.10 loop forever).
+  if (check_sidecar(path, "use an intact copy of the file") == SidecarCheck::kMissing &&
+      missing == MissingSidecar::kRefuse)
+    throw UserError(path + " has no " + fs::path(sidecar_path(path)).filename().string() +
+                    " (written by an older mnist_dist?), so it cannot be verified before it is read");
   h5::Handle file = h5::open_file(path, false, "the file is damaged or not an mnist_dist model");
   const std::string format =
       h5::has_attr(file.get(), "format") ? h5::read_string_attr(file.get(), "format", path) : "";
   if (format != kModelFormat && format != kCheckpointFormat)
     throw UserError(path + " is not an mnist_dist model or checkpoint (no format=\"" +
                     std::string(kModelFormat) + "\" attribute)");
+  return file;
+}
+
+std::string read_model_arch(const std::string& path, MissingSidecar missing) {
+  h5::Handle file = open_model_file(path, missing);
   return h5::read_string_attr(file.get(), "model", path);
 }
 
-void load_model(Model& model, const std::string& path) {
-  const std::string arch = read_model_arch(path);
+void load_model(Model& model, const std::string& path, MissingSidecar missing) {
+  h5::Handle file = open_model_file(path, missing);
+  const std::string arch = h5::read_string_attr(file.get(), "model", path);
   if (arch != model.arch())
     throw UserError(path + " holds a '" + arch + "' model, expected '" + model.arch() + "'");
-  h5::Handle file = h5::open_file(path, false, "the file is damaged or not an mnist_dist model");
   read_model_tensors(file.get(), model, path);
 }
 

@@ -133,9 +133,14 @@ struct Trainer::Impl {
       std::vector<std::string> candidates;
       if (cfg.resume == "auto") candidates = list_checkpoints(cfg.checkpoint_dir);
       else candidates.push_back(cfg.resume);
+      // A checkpoint without its SHA-256 sidecar (written before sidecars) is read only when
+      // named explicitly, after a warning; --resume auto skips it like any unusable one.
+      const MissingSidecar missing = cfg.resume == "auto" ? MissingSidecar::kRefuse : MissingSidecar::kAllow;
       for (const std::string& path : candidates) {
         try {
-          const CheckpointMeta m = read_checkpoint(path, model, adam);
+          if (missing == MissingSidecar::kAllow && std::filesystem::is_regular_file(path) && !has_sidecar(path))
+            log.notice("%s", unverified_warning(path).c_str());
+          const CheckpointMeta m = read_checkpoint(path, model, adam, missing);
           check_compatible(m, path);
           meta = m;
           found = 1;

@@ -1,17 +1,25 @@
 // Checkpoints and exact resume as users hit them: a run killed at any step and resumed ends
 // bit for bit where the uninterrupted run ends; SIGTERM under mpirun checkpoints and exits 3;
 // a dead rank ends the job within the bound; a corrupt checkpoint is skipped; a diverging run
-// stops with the step named and writes no checkpoint of the bad weights.
+// stops with the step named and writes no checkpoint of the bad weights; every checkpoint and
+// model has a SHA-256 sidecar in sha256sum's format, pruned with its checkpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <vector>
 
+#include "core/error.h"
+#include "data_pipeline/sha256.h"
 #include "idx_writer.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
+#include "io/sidecar.h"
 #include "model/model.h"
 #include "e2e_setup.h"
 #include "run_command.h"
@@ -146,8 +154,73 @@ TEST_F(CheckpointE2E, ACorruptNewestCheckpointIsSkippedWithAWarning) {
   fs::resize_file(cks.front(), fs::file_size(cks.front()) / 2);  // a partial write
   const auto r = run_command(kDist + common() + " --max-steps 10 --checkpoint-dir " + ck + " --resume auto");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("warning: skipping checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping checkpoint: " + cks.front() + ": SHA-256 mismatch"),
+            std::string::npos) << r.output;  // caught before HDF5 opened it
   EXPECT_NE(r.output.find("resuming from " + cks.back()), std::string::npos) << r.output;
+}
+
+TEST_F(CheckpointE2E, SidecarsAreSha256sumLinesAndArePrunedWithTheirCheckpoints) {
+  const std::string ck = dir("ck_sidecars");
+  const std::string model = dir("sidecar_model.h5");
+  const auto r = run_command(kDist + common() + " --max-steps 6 --checkpoint-dir " + ck +
+                             " --checkpoint-every 1 --keep-checkpoints 2 --save " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Exactly the two newest checkpoints and their sidecars: the others went with theirs.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(ck)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"ckpt-0000000005.h5", "ckpt-0000000005.h5.sha256",
+                                             "ckpt-0000000006.h5", "ckpt-0000000006.h5.sha256"}));
+  // list_checkpoints lists checkpoints, not sidecars.
+  EXPECT_EQ(mnist_dist::list_checkpoints(ck),
+            (std::vector<std::string>{ck + "/ckpt-0000000006.h5", ck + "/ckpt-0000000005.h5"}));
+  // "<sha256 of the file>  <basename>\n", for checkpoints and for the --save model alike.
+  for (const std::string& file : {ck + "/ckpt-0000000006.h5", ck + "/ckpt-0000000005.h5", model}) {
+    std::ifstream f(file + ".sha256", std::ios::binary);
+    const std::string line((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(line, mnist_dist::data::sha256_file(file) + "  " + fs::path(file).filename().string() + "\n");
+  }
+  const auto check = run_command("cd " + ck + " && sha256sum --check --strict *.sha256");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
+// check_sidecar on real files: sha256sum's variants (upper-case digits, binary-mode " *name",
+// another name) pass; anything but one such line is refused, naming the sidecar.
+TEST(Sidecar, AcceptsSha256sumLinesAndRefusesOthers) {
+  const fs::path dir = fs::temp_directory_path() / ("md_sidecar_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string file = (dir / "f.h5").string();
+  std::ofstream(file, std::ios::binary) << "some bytes\n";
+  const std::string sum = mnist_dist::data::sha256_file(file);
+  std::string upper = sum;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto with_sidecar = [&](const std::string& text) {
+    std::ofstream(mnist_dist::sidecar_path(file), std::ios::binary | std::ios::trunc) << text;
+    return mnist_dist::check_sidecar(file, "FIX");
+  };
+  EXPECT_EQ(mnist_dist::check_sidecar(file, "FIX"), mnist_dist::SidecarCheck::kMissing);
+  EXPECT_FALSE(mnist_dist::has_sidecar(file));
+  for (const std::string& ok : {sum + "  f.h5\n", upper + "  f.h5\n", sum + " *f.h5\n", sum + "  renamed.h5\n"})
+    EXPECT_EQ(with_sidecar(ok), mnist_dist::SidecarCheck::kMatches) << ok;
+  EXPECT_TRUE(mnist_dist::has_sidecar(file));
+  for (const std::string& bad : {std::string(), sum + "\n", sum + "  f.h5", sum + "\tf.h5\n", sum.substr(1) + "  f.h5\n",
+                                 "g" + sum.substr(1) + "  f.h5\n", sum + "  f.h5\n" + sum + "  f.h5\n",
+                                 std::string(5000, 'a')}) {
+    try {
+      with_sidecar(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const mnist_dist::UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("f.h5.sha256 is not a sha256sum line"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    with_sidecar(std::string(64, '0') + "  f.h5\n");
+    ADD_FAILURE() << "a wrong digest was accepted";
+  } catch (const mnist_dist::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.h5: SHA-256 mismatch"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the file's is " + sum + "); FIX"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 TEST_F(CheckpointE2E, NonFiniteLossStopsWithTheStepAndNoCheckpointOfBadWeights) {

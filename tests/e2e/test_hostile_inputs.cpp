@@ -1,6 +1,8 @@
 // Hostile inputs, table-driven: each bad IDX file, shard, manifest, checkpoint or flag value is
 // given to the real executables (mnist_prepare, mnist_dist), which must exit 2 with one error
 // line naming the problem, never hang, and leave what was written before byte- and mtime-intact.
+// Checkpoints and models carry a SHA-256 sidecar checked before HDF5 opens them; cases that
+// test the checks behind it re-sign the damaged file (resign()) so that HDF5 gets to see it.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/stat.h>
@@ -207,6 +209,18 @@ void reseal(const fs::path& data, const std::string& split, int index) {
   }
   edit_json(data / "manifest.json", [&](nlohmann::json& j) { j["splits"][split]["shards"][index]["sha256"] = sum; });
   refile(data, split, index);
+}
+
+// Rewrites the SHA-256 sidecar of a (damaged) checkpoint or model to match its bytes, so that
+// the checks behind the file-level one (HDF5 structure, contents, FNV checksum) are reached.
+void resign(const fs::path& file) {
+  write_bytes(fs::path(file.string() + ".sha256"),
+              mnist_dist::data::sha256_file(file.string()) + "  " + file.filename().string() + "\n");
+}
+// Flips one bit of the byte in the middle of a file.
+void flip_middle_byte(const fs::path& p) {
+  const size_t mid = static_cast<size_t>(fs::file_size(p) / 2);
+  poke(p, mid, std::string(1, static_cast<char>(read_bytes(p)[mid] ^ 0x40)));
 }
 
 // ---- snapshots of what must survive a failed run -----------------------------------------
@@ -557,26 +571,57 @@ std::vector<Case> cases() {
   c.push_back({"ckpt_truncated", [](Scene& s) {
                  const fs::path ck = s.checkpoints();
                  fs::resize_file(ck / "ckpt-0000000002.h5", 100000);
+                 resign(ck / "ckpt-0000000002.h5");
                  s.guard(ck);
                  return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
                }, {"ckpt-0000000002.h5", "truncated"}, {"mnist_prepare"}});
   c.push_back({"ckpt_not_hdf5", [](Scene& s) {
                  const fs::path ck = s.checkpoints();
                  write_bytes(ck / "ckpt-0000000002.h5", std::string(4096, 'x'));
+                 resign(ck / "ckpt-0000000002.h5");
                  s.guard(ck);
                  return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
                }, {"ckpt-0000000002.h5", "not a readable HDF5 file"}, {"mnist_prepare"}});
-  c.push_back({"ckpt_bit_flip", [](Scene& s) {
+  c.push_back({"ckpt_bit_flip_fails_its_sha256", [](Scene& s) {
                  const fs::path ck = s.checkpoints();
                  const fs::path p = ck / "ckpt-0000000002.h5";
-                 const size_t mid = static_cast<size_t>(fs::file_size(p) / 2);
-                 poke(p, mid, std::string(1, static_cast<char>(read_bytes(p)[mid] ^ 0x40)));
+                 flip_middle_byte(p);
+                 s.guard(ck);
+                 return s.dist("--checkpoint-dir " + ck.string() + " --resume " + p.string());
+               }, {"ckpt-0000000002.h5: SHA-256 mismatch", "ckpt-0000000002.h5.sha256 says ",
+                   ", the file's is ", "use another checkpoint (--resume auto falls back"}});
+  c.push_back({"ckpt_bit_flip_behind_a_matching_sidecar", [](Scene& s) {  // the FNV checksum
+                 const fs::path ck = s.checkpoints();
+                 const fs::path p = ck / "ckpt-0000000002.h5";
+                 flip_middle_byte(p);
+                 resign(p);
                  s.guard(ck);
                  return s.dist("--checkpoint-dir " + ck.string() + " --resume " + p.string());
                }, {"ckpt-0000000002.h5: checksum mismatch"}});
+  c.push_back({"ckpt_that_hangs_hdf5", [](Scene& s) {  // never reaches HDF5: no hang, exit 2
+                 const fs::path ck = s.checkpoints();
+                 const std::string input = read_bytes(fs::path(MD_FUZZ_REGRESSIONS) / "fuzz_shards" / "string_heap_hangs_hdf5");
+                 write_bytes(ck / "ckpt-0000000002.h5", input.substr(1));
+                 s.guard(ck);
+                 return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
+               }, {"ckpt-0000000002.h5: SHA-256 mismatch"}});
+  c.push_back({"ckpt_sidecar_of_another_checkpoint", [](Scene& s) {  // e.g. a rewrite cut short
+                 const fs::path ck = s.checkpoints();
+                 fs::copy_file(ck / "ckpt-0000000001.h5.sha256", ck / "ckpt-0000000002.h5.sha256",
+                               fs::copy_options::overwrite_existing);
+                 s.guard(ck);
+                 return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
+               }, {"ckpt-0000000002.h5: SHA-256 mismatch"}});
+  c.push_back({"ckpt_sidecar_garbled", [](Scene& s) {
+                 const fs::path ck = s.checkpoints();
+                 write_bytes(ck / "ckpt-0000000002.h5.sha256", "d41d8cd98f00b204  ckpt-0000000002.h5\n");
+                 s.guard(ck);
+                 return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
+               }, {"ckpt-0000000002.h5.sha256 is not a sha256sum line", "cannot be verified"}});
   c.push_back({"ckpt_corrupt_string_heap", [](Scene& s) {
                  const fs::path ck = s.checkpoints();
                  break_signature(ck / "ckpt-0000000002.h5", "GCOL", 0);
+                 resign(ck / "ckpt-0000000002.h5");
                  s.guard(ck);
                  return s.dist("--checkpoint-dir " + ck.string() + " --resume " + (ck / "ckpt-0000000002.h5").string());
                }, {"ckpt-0000000002.h5", "corrupt"}, {"mnist_prepare"}});
@@ -612,6 +657,30 @@ std::vector<Case> cases() {
                  s.guard(f);
                  return s.dist("--checkpoint-dir " + f.string());
                }, {"--checkpoint-dir", "cannot be created"}});
+  // --- models and checkpoints given to predict and export --------------------------------
+  c.push_back({"predict_model_bit_flip", [](Scene& s) {
+                 const fs::path m = s.dir() / "model.h5";
+                 fs::copy_file(world().saved_model("seed"), m);
+                 fs::copy_file(world().saved_model("seed").string() + ".sha256", m.string() + ".sha256");
+                 flip_middle_byte(m);
+                 s.guard(m);
+                 return kDist + " predict --checkpoint " + m.string() + " --data " + s.data().string();
+               }, {"model.h5: SHA-256 mismatch", "use an intact copy of the file"}});
+  c.push_back({"predict_checkpoint_bit_flip", [](Scene& s) {
+                 const fs::path ck = s.checkpoints();
+                 flip_middle_byte(ck / "ckpt-0000000002.h5");
+                 s.guard(ck);
+                 return kDist + " predict --checkpoint " + (ck / "ckpt-0000000002.h5").string() + " --data " +
+                        s.data().string();
+               }, {"ckpt-0000000002.h5: SHA-256 mismatch"}});
+  c.push_back({"export_checkpoint_bit_flip", [](Scene& s) {
+                 const fs::path ck = s.checkpoints();
+                 flip_middle_byte(ck / "ckpt-0000000001.h5");
+                 s.guard(ck);
+                 s.guard(s.dir() / "m.onnx");
+                 return kDist + " export --checkpoint " + (ck / "ckpt-0000000001.h5").string() + " --onnx " +
+                        (s.dir() / "m.onnx").string();
+               }, {"ckpt-0000000001.h5: SHA-256 mismatch"}});
 
   // --- CLI values ---------------------------------------------------------------------------
   c.push_back(bad_value("epochs_negative", "--epochs", "-1"));
@@ -679,7 +748,9 @@ TEST_P(Hostile, ExitsTwoWithOneClearLineAndLeavesOutputsIntact) {
   }
   if (!errors.empty()) {
     const std::string& line = errors.front();
-    EXPECT_TRUE(line.rfind("mnist_dist: ", 0) == 0 || line.rfind("mnist_prepare: ", 0) == 0) << line;
+    EXPECT_TRUE(line.rfind("mnist_dist: ", 0) == 0 || line.rfind("mnist_prepare: ", 0) == 0 ||
+                line.rfind("mnist_dist predict: ", 0) == 0 || line.rfind("mnist_dist export: ", 0) == 0)
+        << line;
     for (const std::string& phrase : c.expect) EXPECT_NE(line.find(phrase), std::string::npos) << "expected: " << phrase;
     for (const std::string& phrase : c.forbid) EXPECT_EQ(line.find(phrase), std::string::npos) << "misleading: " << phrase;
   }
@@ -695,12 +766,14 @@ TEST_P(Hostile, ExitsTwoWithOneClearLineAndLeavesOutputsIntact) {
 INSTANTIATE_TEST_SUITE_P(Table, Hostile, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
-// Not an error case: --resume auto skips a newest checkpoint whose HDF5 metadata is damaged, with
-// a warning, and resumes from the one before; the damaged file is left as it is.
+// Not an error case: --resume auto skips a newest checkpoint whose HDF5 metadata is damaged (behind
+// a matching sidecar), with a warning, and resumes from the one before; the damaged file is left
+// as it is.
 TEST(HostileResume, AutoSkipsACheckpointWithDamagedMetadata) {
   Scene s("auto_skips_damaged");
   const fs::path ck = s.checkpoints();
   break_signature(ck / "ckpt-0000000002.h5", "GCOL", 0);
+  resign(ck / "ckpt-0000000002.h5");
   s.guard(ck / "ckpt-0000000002.h5");
   const std::string cmd = kDist + " --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
                           (s.dir() / "run").string() + " --checkpoint-dir " + ck.string() + " --resume auto";
@@ -710,6 +783,105 @@ TEST(HostileResume, AutoSkipsACheckpointWithDamagedMetadata) {
   EXPECT_NE(r.output.find("warning: skipping checkpoint"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("resuming from " + (ck / "ckpt-0000000001.h5").string()), std::string::npos) << r.output;
   EXPECT_EQ(diff(before, snapshot(s.guarded())), "");
+}
+
+// ---- SHA-256 sidecars of checkpoints: cases that are not errors -------------------------
+// Resumes from the checkpoints `ck` of scene `s` (3 steps, keeping 5 checkpoints); the output.
+mnist_dist::testing::CommandResult resume(Scene& s, const fs::path& ck, const std::string& from) {
+  const std::string cmd = kDist + " --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
+                          (s.dir() / "run").string() + " --checkpoint-dir " + ck.string() + " --resume " + from;
+  return run_command("cd " + s.dir().string() + " && timeout -k 5 " + std::to_string(kHangSeconds) + " " + cmd);
+}
+
+// --resume auto skips a newest checkpoint whose bytes do not match its sidecar (before HDF5 opens
+// it), with the warning naming both digests, resumes from the one before and leaves it as it is.
+TEST(HostileResume, AutoSkipsACheckpointThatFailsItsSha256) {
+  Scene s("auto_skips_sha256");
+  const fs::path ck = s.checkpoints();
+  flip_middle_byte(ck / "ckpt-0000000002.h5");
+  s.guard(ck / "ckpt-0000000002.h5");
+  s.guard(ck / "ckpt-0000000002.h5.sha256");
+  const Snapshot before = snapshot(s.guarded());
+  const auto r = resume(s, ck, "auto");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping checkpoint: " + (ck / "ckpt-0000000002.h5").string() +
+                          ": SHA-256 mismatch"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + (ck / "ckpt-0000000001.h5").string()), std::string::npos) << r.output;
+  EXPECT_EQ(diff(before, snapshot(s.guarded())), "");
+}
+
+// A checkpoint without a sidecar (written before sidecars): --resume auto does not let HDF5 read
+// it unverified: skipped with a warning saying how to use it, and the one before is used.
+TEST(HostileResume, AutoSkipsACheckpointWithoutSidecar) {
+  Scene s("auto_skips_no_sidecar");
+  const fs::path ck = s.checkpoints();
+  fs::remove(ck / "ckpt-0000000002.h5.sha256");
+  const auto r = resume(s, ck, "auto");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping checkpoint: " + (ck / "ckpt-0000000002.h5").string() +
+                          " has no ckpt-0000000002.h5.sha256"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pass it explicitly with --resume " + (ck / "ckpt-0000000002.h5").string()),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + (ck / "ckpt-0000000001.h5").string()), std::string::npos) << r.output;
+}
+
+// The same file named with --resume PATH is read, after one warning line that it is unverified.
+TEST(HostileResume, AnExplicitCheckpointWithoutSidecarIsReadWithAWarning) {
+  Scene s("explicit_no_sidecar");
+  const fs::path ck = s.checkpoints();
+  const fs::path p = ck / "ckpt-0000000002.h5";
+  fs::remove(p.string() + ".sha256");
+  const auto r = resume(s, ck, p.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(lines_with(r.output, "unverified").size(), 1u) << r.output;
+  EXPECT_NE(r.output.find("mnist_dist: warning: " + p.string() +
+                          " has no ckpt-0000000002.h5.sha256 (written by an older mnist_dist?): reading it unverified"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + p.string()), std::string::npos) << r.output;
+}
+
+// A sidecar made by sha256sum(1) for such an old checkpoint is accepted (the format is the same).
+TEST(HostileResume, ASidecarWrittenBySha256sumIsAccepted) {
+  Scene s("sha256sum_sidecar");
+  const fs::path ck = s.checkpoints();
+  fs::remove(ck / "ckpt-0000000002.h5.sha256");
+  ASSERT_EQ(run_command("cd " + ck.string() + " && sha256sum ckpt-0000000002.h5 > ckpt-0000000002.h5.sha256").exit_code, 0);
+  const auto r = resume(s, ck, "auto");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + (ck / "ckpt-0000000002.h5").string()), std::string::npos) << r.output;
+}
+
+// A write interrupted between its two renames leaves the new sidecar and the checkpoint under its
+// temporary name: --resume auto silently uses the one before, and the next prune removes the
+// orphan sidecar.
+TEST(HostileResume, AWriteInterruptedBetweenTheRenamesIsIgnored) {
+  Scene s("interrupted_between_renames");
+  const fs::path ck = s.checkpoints();
+  fs::rename(ck / "ckpt-0000000002.h5", ck / "ckpt-0000000002.h5.tmp");
+  const auto r = resume(s, ck, "auto");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming from " + (ck / "ckpt-0000000001.h5").string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(ck / "ckpt-0000000002.h5.sha256"));
+  EXPECT_TRUE(fs::exists(ck / "ckpt-0000000003.h5.sha256"));
+}
+
+// predict and export read a model without a sidecar, from before sidecars, after one warning.
+TEST(HostilePredict, AModelWithoutSidecarIsReadWithAWarning) {
+  Scene s("predict_no_sidecar");
+  const fs::path m = s.dir() / "old-model.h5";
+  fs::copy_file(world().saved_model("seed"), m);
+  const auto r = run_command(kDist + " predict --checkpoint " + m.string() + " --data " + s.data().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(lines_with(r.output, "unverified").size(), 1u) << r.output;
+  EXPECT_NE(r.output.find("mnist_dist predict: warning: " + m.string() + " has no old-model.h5.sha256"),
+            std::string::npos) << r.output;
+  // export too (exit 0, or 2 in a build without ONNX: either way after the same warning).
+  const auto e = run_command(kDist + " export --checkpoint " + m.string() + " --onnx " + (s.dir() / "m.onnx").string());
+  EXPECT_EQ(lines_with(e.output, "unverified").size(), 1u) << e.output;
+  EXPECT_NE(e.output.find("mnist_dist export: warning: " + m.string() + " has no old-model.h5.sha256"),
+            std::string::npos) << e.output;
 }
 
 // A shard damaged so that HDF5 1.10 itself loops forever reading its string attributes (found by
