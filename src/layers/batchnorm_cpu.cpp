@@ -2,21 +2,25 @@
 // Sums run per channel over the samples in order (independent of the thread count), then the
 // element-wise pass runs per (sample, channel) plane in memory order (one pass per channel
 // with its planes still in cache measured slower: strided planes). Loops are in cpu_simd.h.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/aligned.h"
 #include "core/error.h"
 #include "layers/backend_cpu.h"
 #include "layers/batchnorm.h"
 #include "layers/cpu_simd.h"
+#include "layers/fusion.h"
 #include "layers/math/bn_math.h"
 
 namespace mnist_dist {
 namespace {
 
-class BatchNormCpu final : public Layer {
+class BatchNormCpu final : public Layer, public FusedReluPool {
  public:
   explicit BatchNormCpu(const BatchNormConfig& c) : cfg_(c) {}
 
@@ -43,10 +47,12 @@ class BatchNormCpu final : public Layer {
     std::fill_n(a.param(var_), cfg_.channels, 1.0f);
   }
 
-  void reserve(const Shape&) override {
+  void reserve(const Shape& in) override {
     sums_.assign(2 * cfg_.channels + 1, 0.0);
     batch_mean_.assign(cfg_.channels, 0.0f);
     batch_invstd_.assign(cfg_.channels, 0.0f);
+    plane_ = static_cast<size_t>(in.h) * in.w;
+    ensure_scratch(omp_get_max_threads());
   }
 
   void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool training) override {
@@ -54,6 +60,64 @@ class BatchNormCpu final : public Layer {
     const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
     const float* gamma = a.param(gamma_);
     const float* beta = a.param(beta_);
+    statistics(ctx, a, x, training);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
+                               beta[ch], y.data + off);
+      }
+  }
+
+  void forward_relu_pool(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, uint8_t* arg,
+                         bool training) override {
+    const int n = x.shape.n, c = cfg_.channels, h = x.shape.h, w = x.shape.w;
+    const size_t hw = static_cast<size_t>(h) * w, ohw = static_cast<size_t>(h / 2) * (w / 2);
+    MD_CHECK(hw <= plane_ && y.shape.h == h / 2 && y.shape.w == w / 2, "fused batchnorm block " + x.shape.str());
+    const float* gamma = a.param(gamma_);
+    const float* beta = a.param(beta_);
+    statistics(ctx, a, x, training);
+    ensure_scratch(omp_get_max_threads());
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        const size_t poff = (static_cast<size_t>(i) * c + ch) * ohw;
+        float* s = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
+        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch], beta[ch], s);
+        cpu_simd::relu_forward(s, hw, s);
+        cpu_simd::maxpool2_forward(s, h, w, y.data + poff, arg + poff);
+      }
+  }
+
+  void backward_relu_pool(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y_pool,
+                          const uint8_t* arg, const Tensor& dy_pool, float* dy_self, Tensor& dx) override {
+    const int h = x.shape.h, w = x.shape.w;
+    const size_t ohw = static_cast<size_t>(h / 2) * (w / 2);
+    ensure_scratch(omp_get_max_threads());
+    // dL/d(BN output) of plane (i, ch): the ReLU's mask at the pool's winners is y_pool > 0
+    // (the winner's rectified value is the pooled one), so mask dy_pool, then route it.
+    const Tensor dy_bn{dy_self, x.shape};
+    backward_impl(ctx, a, x, dy_bn, dx, [&](size_t off, size_t plane_index) {
+      const size_t poff = plane_index * ohw;
+      float* m = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
+      cpu_simd::relu_backward(y_pool.data + poff, dy_pool.data + poff, ohw, m);
+      cpu_simd::maxpool2_backward(m, arg + poff, h, w, dy_self + off);
+    });
+  }
+
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
+                Tensor& dx) override {
+    backward_impl(ctx, a, x, dy, dx, [](size_t, size_t) {});
+  }
+
+ private:
+  // Batch statistics (training; reduced over the ranks with SyncBN, running statistics
+  // updated) or the running ones (evaluation) into batch_mean_ / batch_invstd_.
+  void statistics(Context& ctx, ParamArena& a, const Tensor& x, bool training) {
+    const int n = x.shape.n, c = cfg_.channels;
+    const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
     float* rmean = a.param(mean_);
     float* rvar = a.param(var_);
     if (training) {
@@ -76,17 +140,13 @@ class BatchNormCpu final : public Layer {
         batch_invstd_[ch] = 1.0f / std::sqrt(rvar[ch] + cfg_.epsilon);
       }
     }
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int i = 0; i < n; ++i)
-      for (int ch = 0; ch < c; ++ch) {
-        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
-                               beta[ch], y.data + off);
-      }
   }
 
-  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
-                Tensor& dx) override {
+  // The backward pass; make_dy(offset, plane index) is called before plane (i, ch) of dy is
+  // read (the fused block writes it there), on the thread that reads it.
+  template <typename MakeDy>
+  void backward_impl(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy, Tensor& dx,
+                     MakeDy&& make_dy) {
     const int n = x.shape.n, c = cfg_.channels;
     const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
     const float* gamma = a.param(gamma_);
@@ -100,6 +160,7 @@ class BatchNormCpu final : public Layer {
       const float m = batch_mean_[ch], is = batch_invstd_[ch];
       for (int i = 0; i < n; ++i) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        make_dy(off, static_cast<size_t>(i) * c + ch);
         cpu_simd::sum_dy_dyxhat(dy.data + off, x.data + off, hw, m, is, sdy, sdyx);
       }
       sums_[ch] = sdy;
@@ -114,7 +175,12 @@ class BatchNormCpu final : public Layer {
       for (int ch = 0; ch < c; ++ch) plane_dx(i, ch, hw, gamma[ch], inv_m, x, dy, dx);
   }
 
- private:
+  void ensure_scratch(int threads) {
+    scratch_stride_ = (plane_ + 15) / 16 * 16;
+    if (scratch_.size() < static_cast<size_t>(threads) * scratch_stride_)
+      scratch_.assign(static_cast<size_t>(threads) * scratch_stride_, 0.0f);
+  }
+
   // Batch statistics are reduced over the ranks (SyncBN with more than one rank).
   static bool cross_rank(const Context& ctx) {
     return ctx.sync_bn && ctx.comm != nullptr && ctx.comm->size() > 1;
@@ -154,6 +220,8 @@ class BatchNormCpu final : public Layer {
   std::vector<double> sums_;
   std::vector<float> batch_mean_, batch_invstd_;
   double count_ = 1.0;
+  size_t plane_ = 0, scratch_stride_ = 0;
+  AlignedVector<float> scratch_;  // one plane per thread (fused block)
 };
 
 }  // namespace

@@ -8,12 +8,14 @@
 #include "layers/backend_cpu.h"
 #include "layers/cpu_simd.h"
 #include "layers/elementwise.h"
+#include "layers/fusion.h"
 
 namespace mnist_dist {
 namespace {
 
-class MaxPool2Cpu final : public Layer {
+class MaxPool2Cpu final : public Layer, public PoolArgmax {
  public:
+  uint8_t* argmax() override { return argmax_.data(); }
   std::string kind() const override { return "maxpool2"; }
   std::string describe() const override { return "maxpool 2x2"; }
   Shape output_shape(const Shape& in) const override {

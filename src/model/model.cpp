@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -10,6 +12,7 @@
 #include "layers/conv2d.h"
 #include "layers/dense.h"
 #include "layers/elementwise.h"
+#include "layers/fusion.h"
 
 namespace mnist_dist {
 
@@ -86,6 +89,13 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
   }
   MD_CHECK(s.per_sample() == static_cast<size_t>(num_classes), "model output " + s.str());
   arena_.finalize();
+  fused_.assign(layers_.size(), 0);
+  for (size_t i = 0; i + 2 < layers_.size(); ++i)
+    fused_[i] = layers_[i]->kind() == "batchnorm" && layers_[i + 1]->kind() == "relu" &&
+                dynamic_cast<FusedReluPool*>(layers_[i].get()) != nullptr &&
+                dynamic_cast<PoolArgmax*>(layers_[i + 2].get()) != nullptr;
+  const char* off = std::getenv("MNIST_DIST_NO_FUSION");
+  fusion_ = !(off != nullptr && std::strcmp(off, "1") == 0);
 }
 
 void Model::add(LayerPtr layer, const std::string& name) {
@@ -106,6 +116,14 @@ const Tensor& Model::forward(Context& ctx, const float* x, int n, bool training)
   last_n_ = n;
   Tensor in{const_cast<float*>(x), input_.with_batch(n)};
   for (size_t i = 0; i < layers_.size(); ++i) {
+    if (fused_at(i)) {  // BatchNorm → ReLU → max-pool in one sweep: only the pool's output
+      Tensor out{acts_[i + 2].data(), out_shapes_[i + 2].with_batch(n)};
+      dynamic_cast<FusedReluPool&>(*layers_[i])
+          .forward_relu_pool(ctx, arena_, in, out, dynamic_cast<PoolArgmax&>(*layers_[i + 2]).argmax(), training);
+      in = out;
+      i += 2;
+      continue;
+    }
     Tensor out{acts_[i].data(), out_shapes_[i].with_batch(n)};
     layers_[i]->forward(ctx, arena_, in, out, training);
     in = out;
@@ -119,6 +137,20 @@ void Model::backward(Context& ctx, const float* dlogits, const std::function<voi
   MD_CHECK(last_input_ != nullptr, "backward before forward");
   const size_t last = layers_.size() - 1;
   for (size_t k = layers_.size(); k-- > 0;) {
+    if (k >= 2 && fused_at(k - 2)) {  // k is the pool of a fused block starting at b
+      const size_t b = k - 2;
+      Tensor x = b == 0 ? Tensor{const_cast<float*>(last_input_), input_.with_batch(n)}
+                        : Tensor{acts_[b - 1].data(), out_shapes_[b - 1].with_batch(n)};
+      Tensor y_pool{acts_[k].data(), out_shapes_[k].with_batch(n)};
+      Tensor dy_pool{k == last ? const_cast<float*>(dlogits) : dacts_[k].data(), y_pool.shape};
+      Tensor dx{b == 0 ? nullptr : dacts_[b - 1].data(), x.shape};
+      dynamic_cast<FusedReluPool&>(*layers_[b])
+          .backward_relu_pool(ctx, arena_, x, y_pool, dynamic_cast<PoolArgmax&>(*layers_[k]).argmax(), dy_pool,
+                              dacts_[b].data(), dx);
+      if (grads_ready && grad_ranges_[b].second > grad_ranges_[b].first) grads_ready(static_cast<int>(b));
+      k = b;
+      continue;
+    }
     Tensor x = k == 0 ? Tensor{const_cast<float*>(last_input_), input_.with_batch(n)}
                       : Tensor{acts_[k - 1].data(), out_shapes_[k - 1].with_batch(n)};
     Tensor y{acts_[k].data(), out_shapes_[k].with_batch(n)};

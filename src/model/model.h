@@ -47,6 +47,10 @@ class Model {
   // Range [begin, end) of the gradient buffer written by layer i (empty if no parameters).
   std::pair<size_t, size_t> grad_range(size_t i) const { return grad_ranges_[i]; }
   std::string summary() const;  // one line per layer with output shape and parameter count
+  // CPU: run BatchNorm → ReLU → max-pool blocks as one sweep (layers/fusion.h; on by default
+  // unless MNIST_DIST_NO_FUSION=1). Same results either way; for tests and benchmarks.
+  void set_fusion(bool on) { fusion_ = on; }
+  bool fused_at(size_t i) const { return fusion_ && i < fused_.size() && fused_[i]; }
 
  private:
   void add(LayerPtr layer, const std::string& name);
@@ -57,6 +61,8 @@ class Model {
   int classes_;
   int max_batch_;
   std::vector<LayerPtr> layers_;
+  std::vector<char> fused_;  // fused_[i]: layer i starts a BatchNorm → ReLU → max-pool block (CPU)
+  bool fusion_ = true;
   std::vector<Shape> out_shapes_;                    // per layer, for max_batch
   std::vector<std::pair<size_t, size_t>> grad_ranges_;
   std::vector<Buffer<float>> acts_;                  // acts_[i] = output of layer i

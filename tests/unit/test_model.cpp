@@ -203,6 +203,43 @@ TEST(ModelSeed, EvalIsPerSampleAndSurvivesAMove) {
   }
 }
 
+// The CPU fusion of BatchNorm → ReLU → max-pool (layers/fusion.h) computes what the three
+// layers compute one after the other, bit for bit: logits in training and evaluation, every
+// gradient, the running statistics, and the order in which gradients are reported.
+TEST(ModelSeed, FusedBatchNormReluPoolIsBitIdenticalToTheLayers) {
+  const int n = 5;
+  Model fused("seed", Backend::kCpu, kMnist, 10, n), plain("seed", Backend::kCpu, kMnist, 10, n);
+  fused.set_fusion(true);
+  plain.set_fusion(false);
+  EXPECT_TRUE(fused.fused_at(1) && fused.fused_at(5));  // bn1 → relu1 → pool1, bn2 → relu2 → pool2
+  EXPECT_FALSE(fused.fused_at(0) || plain.fused_at(1));
+  fused.init(11);
+  plain.init(11);
+  Context ctx;
+  const std::vector<float> x = random_vector(n * 28 * 28, 12, 0.0, 1.0), dl = random_vector(n * 10, 13);
+  for (int step = 0; step < 2; ++step) {  // the second step sees updated running statistics
+    const Tensor& a = fused.forward(ctx, x.data(), n, true);
+    std::vector<float> la(a.data, a.data + a.size());
+    const Tensor& b = plain.forward(ctx, x.data(), n, true);
+    ASSERT_EQ(std::memcmp(la.data(), b.data, la.size() * sizeof(float)), 0) << "training logits, step " << step;
+    std::vector<int> order_a, order_b;
+    fused.backward(ctx, dl.data(), [&](int i) { order_a.push_back(i); });
+    plain.backward(ctx, dl.data(), [&](int i) { order_b.push_back(i); });
+    EXPECT_EQ(order_a, order_b);
+    ASSERT_EQ(std::memcmp(fused.arena().grads(), plain.arena().grads(), fused.arena().param_count() * sizeof(float)), 0)
+        << "gradients, step " << step;
+    ASSERT_EQ(std::memcmp(fused.arena().state(), plain.arena().state(), fused.arena().state_count() * sizeof(float)), 0)
+        << "running statistics, step " << step;
+  }
+  const Tensor& ea = fused.forward(ctx, x.data(), n, false);
+  std::vector<float> la(ea.data, ea.data + ea.size());
+  const Tensor& eb = plain.forward(ctx, x.data(), n, false);
+  EXPECT_EQ(std::memcmp(la.data(), eb.data, la.size() * sizeof(float)), 0) << "evaluation logits";
+  // LeNet-5 has no BatchNorm: nothing to fuse.
+  Model lenet("lenet5", Backend::kCpu, kMnist, 10, 2);
+  for (size_t i = 0; i < lenet.num_layers(); ++i) EXPECT_FALSE(lenet.fused_at(i));
+}
+
 // The flat arena: 16-float (64-byte) aligned views, padding excluded from the scalar count.
 TEST(ParamArena, AlignedViewsAndCounts) {
   ParamArena a;
