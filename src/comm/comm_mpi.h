@@ -15,9 +15,14 @@ namespace mnist_dist {
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm);
 
 // The sharded exchange over shared-memory windows of `node` (a shared-memory split of
-// `world`); null with the reason when the nodes hold different numbers of ranks.
+// `world`); null with the reason when the nodes hold different numbers of ranks, every node
+// holds one, or /dev/shm lacks the room for the windows.
 std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_Comm node, size_t count,
                                                            std::string* why);
+
+// "" when the file system at `dir` has need_bytes free (or cannot be asked), else a one-line
+// reason naming the sizes.
+std::string shared_memory_shortfall(const char* dir, double need_bytes);
 
 // Reports a failed MPI call (its text, MPI's message, file:line) through fatal().
 void check_mpi(int rc, const char* call, const char* file, int line);

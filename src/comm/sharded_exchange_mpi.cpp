@@ -10,9 +10,11 @@
 // no rank reaches before its forward and backward passes (the readers) are done, and nobody
 // reads them again before the barrier in all_gather.
 #include <mpi.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -176,6 +178,19 @@ class MpiShardedExchange final : public ShardedExchange {
 
 }  // namespace
 
+std::string shared_memory_shortfall(const char* dir, double need_bytes) {
+  struct statvfs st {};
+  if (statvfs(dir, &st) != 0) return "";  // no such file system here: nothing to check
+  const double avail = static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
+  if (avail >= need_bytes) return "";
+  char msg[256];
+  std::snprintf(msg, sizeof msg,
+                "%s has %.0f MiB free, the shared gradient and parameter windows need %.0f MiB "
+                "(in a container: a larger --shm-size)",
+                dir, avail / 1048576.0, need_bytes / 1048576.0);
+  return msg;
+}
+
 std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_Comm node, size_t count,
                                                            std::string* why) {
   int local = 0, lo = 0, hi = 0, leader = 0, nodes = 0;
@@ -193,6 +208,17 @@ std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_C
   }
   int node_rank = 0;
   MD_MPI(MPI_Comm_rank(node, &node_rank));
+  // Open MPI backs shared windows with files in /dev/shm, and a full tmpfs shows up as SIGBUS
+  // on the first write, not as an error: check the room first (every rank: the same answer on
+  // a node, and each can say why), agree everywhere.
+  const double need = (local + 1.0) * (static_cast<double>(count) * sizeof(float) + 4096.0) + 16.0 * 1048576.0;
+  const std::string shortfall = shared_memory_shortfall("/dev/shm", need);
+  int room = shortfall.empty() ? 1 : 0, all_room = 0;
+  MD_MPI(MPI_Allreduce(&room, &all_room, 1, MPI_INT, MPI_MIN, world));
+  if (!all_room) {
+    if (why) *why = shortfall.empty() ? "another node's /dev/shm is too small for the shared windows" : shortfall;
+    return nullptr;
+  }
   leader = node_rank == 0 ? 1 : 0;
   MD_MPI(MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, world));
   return std::make_unique<MpiShardedExchange>(world, node, nodes > 1, count);

@@ -278,6 +278,8 @@ struct Trainer::Impl {
     if (!ex) {
       if (cfg.grad_exchange == "sharded")
         throw UserError("--grad-exchange sharded is not available here: " + why + " (use auto or buckets)");
+      if (backend == Backend::kCpu && comm.local_size() > 1)  // it would have applied: say why not
+        log.notice("note: gradients go through the bucketed all-reduce: %s", why.c_str());
       return nullptr;
     }
     ex->share_params(model.arena().params());  // equal on every rank (broadcast or resumed)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,22 @@ TEST(ShardedExchangeNodes, PairsOfRanksActAsTwoNodes) {
   }
   ex->close();
   MPI_Comm_free(&pair);
+  EXPECT_TRUE(all_ranks(ok));
+}
+
+// Too little room in /dev/shm (an arena of 2^40 floats, 4 TiB per rank): no exchange instead of
+// a SIGBUS on the first write, and the reason names the sizes; the check itself on a real
+// file system.
+TEST(ShardedExchangeNodes, TooLittleSharedMemoryGetsNoneWithTheSizes) {
+  if (world_size() < 2) GTEST_SKIP() << "needs mpiexec -n 2 or more";
+  auto comm = make_mpi_communicator(MPI_COMM_WORLD);
+  std::string why;
+  auto ex = comm->make_sharded_exchange(size_t{1} << 40, &why);
+  bool ok = ex == nullptr && why.find("/dev/shm has") != std::string::npos &&
+            why.find("MiB free") != std::string::npos && why.find("--shm-size") != std::string::npos;
+  if (!ok) std::printf("reason: %s\n", why.c_str());
+  ok &= shared_memory_shortfall("/dev/shm", 1.0).empty();
+  ok &= shared_memory_shortfall("/nonexistent-dir", 1e30).empty();  // cannot ask: no verdict
   EXPECT_TRUE(all_ranks(ok));
 }
 
