@@ -39,4 +39,10 @@ void maxpool2_forward(const float* x, int h, int w, float* y, uint8_t* arg);
 // dx (h, w) = dy routed to the winning element of each window, zero elsewhere (overwritten).
 void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float* dx);
 
+// dst (cols × rows, leading dimension ld_dst) = src (rows × cols, leading dimension ld_src)ᵀ,
+// plus bias[i] on dst's column i (src's row i) when bias is not null. 16×16 tiles (AVX-512:
+// in registers). Every element is one copy or one float addition: both paths give the same bits.
+void transpose(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
+               const float* bias);
+
 }  // namespace mnist_dist::cpu_simd

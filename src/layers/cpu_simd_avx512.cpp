@@ -3,6 +3,7 @@
 // operations in the same order, no contraction); the double sums differ in order only.
 #include "layers/cpu_simd.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -262,6 +263,58 @@ void maxpool2_backward_avx512(const float* dy, const uint8_t* arg, int h, int w,
   if (h > 2 * oh) std::memset(dx + static_cast<size_t>(h - 1) * w, 0, sizeof(float) * w);
 }
 
+// 16×16 tile of src (rows × cols ≤ 16 each, missing rows and columns read as zeros) transposed
+// into dst, cols rows of `rows` lanes written; bias (rows values or null) added to every row.
+inline void transpose_tile_avx512(const float* src, int rows, int cols, int ld_src, float* dst,
+                                  int ld_dst, const float* bias) {
+  __m512 r[16], t[16];
+  const __mmask16 kc = mask16(static_cast<size_t>(cols)), kr = mask16(static_cast<size_t>(rows));
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i)
+    r[i] = i < rows ? _mm512_maskz_loadu_ps(kc, src + static_cast<size_t>(i) * ld_src) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+      t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+    }
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+  if (bias != nullptr) {
+    const __m512 b = _mm512_maskz_loadu_ps(kr, bias);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) r[j] = _mm512_add_ps(r[j], b);
+  }
+#pragma GCC unroll 16
+  for (int j = 0; j < 16; ++j)
+    if (j < cols) _mm512_mask_storeu_ps(dst + static_cast<size_t>(j) * ld_dst, kr, r[j]);
+}
+
+void transpose_avx512(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
+                      const float* bias) {
+  for (int i0 = 0; i0 < rows; i0 += 16)
+    for (int j0 = 0; j0 < cols; j0 += 16)
+      transpose_tile_avx512(src + static_cast<size_t>(i0) * ld_src + j0, std::min(16, rows - i0),
+                            std::min(16, cols - j0), ld_src, dst + static_cast<size_t>(j0) * ld_dst + i0,
+                            ld_dst, bias == nullptr ? nullptr : bias + i0);
+}
+
 }  // namespace
 
 #pragma GCC diagnostic pop
@@ -331,6 +384,25 @@ void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float*
   if (avx512()) return maxpool2_backward_avx512(dy, arg, h, w, dx);
 #endif
   maxpool2_backward_portable(dy, arg, h, w, dx);
+}
+
+void transpose(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
+               const float* bias) {
+#if MD_CPU_SIMD_AVX512
+  if (avx512()) return transpose_avx512(src, rows, cols, ld_src, dst, ld_dst, bias);
+#endif
+  constexpr int kTile = 16;
+  for (int i0 = 0; i0 < rows; i0 += kTile)
+    for (int j0 = 0; j0 < cols; j0 += kTile) {
+      const int i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+      for (int j = j0; j < j1; ++j) {
+        float* d = dst + static_cast<size_t>(j) * ld_dst;
+        if (bias != nullptr)
+          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j] + bias[i];
+        else
+          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j];
+      }
+    }
 }
 
 }  // namespace mnist_dist::cpu_simd

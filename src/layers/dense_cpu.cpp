@@ -11,41 +11,29 @@
 #include "core/error.h"
 #include "layers/backend_cpu.h"
 #include "layers/cpu_gemm.h"
+#include "layers/cpu_simd.h"
 #include "layers/dense.h"
 #include "model/init.h"
 
 namespace mnist_dist {
 namespace {
 
-// Columns [begin, end) of `n` for thread t of `threads`, in multiples of 16 floats (64 bytes).
-inline void split16(int n, int t, int threads, int& begin, int& end) {
-  const int blocks = (n + 15) / 16;
-  begin = std::min(n, static_cast<int>(static_cast<long>(blocks) * t / threads) * 16);
-  end = std::min(n, static_cast<int>(static_cast<long>(blocks) * (t + 1) / threads) * 16);
+// Part [begin, end) of `n` for thread t of `threads`, in multiples of `unit`.
+inline void split(int n, int unit, int t, int threads, int& begin, int& end) {
+  const int blocks = (n + unit - 1) / unit;
+  begin = std::min(n, static_cast<int>(static_cast<long>(blocks) * t / threads) * unit);
+  end = std::min(n, static_cast<int>(static_cast<long>(blocks) * (t + 1) / threads) * unit);
 }
+// Columns of y in whole 64-byte lines (the narrow layers' x·Wᵀ writes y by columns).
+inline void split16(int n, int t, int threads, int& begin, int& end) { split(n, 16, t, threads, begin, end); }
+// Rows of W, dW and yᵀ, columns of dx: GEMM operands at any offset; units of 4 floats balance
+// the threads (1200 = 2 × 600, 840 = 2 × 420; units of 16 left 38 against 37 blocks).
+inline void split4(int n, int t, int threads, int& begin, int& end) { split(n, 4, t, threads, begin, end); }
 
 constexpr int kFwdBatch = 256;          // samples per forward chunk (bounds the xᵀ, yᵀ buffers)
 constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly,
 constexpr long kMinTransposedMacs = 1 << 17;  // and so do small ones (transposes would dominate)
 constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
-
-// dst (cols × rows, leading dimension ld_dst) = src (rows × cols, leading dimension ld_src)ᵀ,
-// plus bias[i] on column i of dst (row i of src) when bias is given; 16×16 tiles.
-void transpose(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
-               const float* bias = nullptr) {
-  constexpr int kTile = 16;
-  for (int i0 = 0; i0 < rows; i0 += kTile)
-    for (int j0 = 0; j0 < cols; j0 += kTile) {
-      const int i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-      for (int j = j0; j < j1; ++j) {
-        float* d = dst + static_cast<size_t>(j) * ld_dst;
-        if (bias != nullptr)
-          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j] + bias[i];
-        else
-          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j];
-      }
-    }
-}
 
 class DenseCpu final : public Layer {
  public:
@@ -106,13 +94,13 @@ class DenseCpu final : public Layer {
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
       int j0 = 0, j1 = 0, k0 = 0, k1 = 0;
-      split16(out, t, threads, j0, j1);
-      split16(in, t, threads, k0, k1);
+      split4(out, t, threads, j0, j1);
+      split4(in, t, threads, k0, k1);
       for (int s0 = 0; s0 < n; s0 += chunk) {
         const int m = std::min(chunk, n - s0);
         const float* xs = x.data + static_cast<size_t>(s0) * in;
         // xᵀ[k0:k1, 0:m] = x[s0:s0+m, k0:k1]ᵀ
-        if (k1 > k0) transpose(xs + k0, m, k1 - k0, in, xt_.data() + static_cast<size_t>(k0) * m, m);
+        if (k1 > k0) cpu_simd::transpose(xs + k0, m, k1 - k0, in, xt_.data() + static_cast<size_t>(k0) * m, m, nullptr);
 #pragma omp barrier
         if (j1 > j0) {
           float* yt = yt_.data() + static_cast<size_t>(j0) * m;
@@ -121,7 +109,7 @@ class DenseCpu final : public Layer {
             cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + kFwdRows) - r0, m,
                             in, 1.0f, w + static_cast<size_t>(r0) * in, in, xt_.data(), m, 0.0f,
                             yt + static_cast<size_t>(r0 - j0) * m, m);
-          transpose(yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
+          cpu_simd::transpose(yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
         }
 #pragma omp barrier  // xᵀ is rewritten by the next chunk
       }
@@ -139,7 +127,7 @@ class DenseCpu final : public Layer {
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
       int r0 = 0, r1 = 0;
-      split16(out, t, threads, r0, r1);
+      split4(out, t, threads, r0, r1);
       if (r1 > r0) {
         // dW[r0:r1, :] = dy[:, r0:r1]ᵀ · x;  db[r0:r1] = Σ_i dy[i, r0:r1]
         if (n > 0) {
@@ -155,7 +143,7 @@ class DenseCpu final : public Layer {
         }
       }
       int c0 = 0, c1 = 0;
-      split16(in, t, threads, c0, c1);
+      split4(in, t, threads, c0, c1);
       if (want_dx && c1 > c0 && n > 0)  // dx[:, c0:c1] = dy · W[:, c0:c1]
         cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, n, c1 - c0, out, 1.0f, dy.data, out,
                         w + c0, in, 0.0f, dx.data + c0, in);

@@ -2,7 +2,13 @@
 // and finite differences, input from a 4-D activation (flattened per sample), partial batches.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
 #include "gradcheck.h"
+#include "layers/cpu_simd.h"
 #include "layers/dense.h"
 #include "reference.h"
 #include "test_util.h"
@@ -69,6 +75,46 @@ TEST(DenseCpu, TakesAFourDimensionalInput) {
 TEST(DenseCpu, BatchSmallerThanReserved) {
   DenseFixture f(6, 3, Shape{2, 6, 1, 1}, /*reserve_n=*/9);
   check_against_reference(f, Shape{2, 6, 1, 1}, 30);
+}
+
+// Wide layers take yᵀ = W·xᵀ with the transposes around it (when oneDNN is the GEMM library),
+// in chunks of 256 samples, the rows split over the threads: batches that are not multiples
+// of 16 (the transpose tiles) or span several chunks, outputs not a multiple of 4 or 16.
+TEST(DenseCpu, WideLayersMatchReference) {
+  for (const auto& [in, out, n] : {std::tuple{588, 260, 37}, std::tuple{300, 1000, 300},
+                                   std::tuple{257, 1030, 1}, std::tuple{130, 1201, 16}}) {
+    SCOPED_TRACE(std::to_string(in) + " -> " + std::to_string(out) + ", batch " + std::to_string(n));
+    const Shape xs{n, in, 1, 1};
+    DenseFixture f(in, out, xs);
+    check_against_reference(f, xs, 50 + n);
+  }
+}
+
+// The transposes (AVX-512 tiles where the CPU has them, plain loops otherwise) against the
+// definition, bit for bit: every element is a copy, or one addition of the bias.
+TEST(CpuSimd, TransposeWithAndWithoutBias) {
+  for (const auto& [rows, cols] : {std::pair{1, 1}, std::pair{16, 16}, std::pair{17, 33},
+                                   std::pair{128, 588}, std::pair{5, 40}, std::pair{40, 5}}) {
+    SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
+    const int ld_src = cols + 3, ld_dst = rows + 5;
+    const std::vector<float> src = random_vector(static_cast<size_t>(rows) * ld_src, 60 + rows);
+    const std::vector<float> bias = random_vector(static_cast<size_t>(rows), 61 + cols);
+    for (const bool with_bias : {false, true}) {
+      std::vector<float> dst(static_cast<size_t>(cols) * ld_dst, -7.0f);
+      cpu_simd::transpose(src.data(), rows, cols, ld_src, dst.data(), ld_dst,
+                          with_bias ? bias.data() : nullptr);
+      for (int j = 0; j < cols; ++j)
+        for (int i = 0; i < ld_dst; ++i) {
+          const float got = dst[static_cast<size_t>(j) * ld_dst + i];
+          if (i >= rows) {
+            ASSERT_EQ(got, -7.0f) << "wrote past the rows at (" << j << ", " << i << ")";
+            continue;
+          }
+          const float s = src[static_cast<size_t>(i) * ld_src + j];
+          ASSERT_EQ(got, with_bias ? s + bias[i] : s) << "at (" << j << ", " << i << ")";
+        }
+    }
+  }
 }
 
 TEST(DenseCpu, GradientsMatchFiniteDifferences) {
