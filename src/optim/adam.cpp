@@ -1,9 +1,12 @@
-// Adam step on CPU: one OpenMP loop over the whole arena through adam::update.
+// Adam step on CPU: one OpenMP loop over the arena (or a shard of it) through
+// adam::update_range (optim/adam_cpu_kernel.h).
 #include "optim/adam.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
+#include "optim/adam_cpu_kernel.h"
 #include "optim/adam_cuda.h"
 
 namespace mnist_dist {
@@ -38,39 +41,24 @@ adam::Coeffs Adam::coeffs(int64_t t) const {
 void Adam::step(float* params, const float* grads) { step(params, grads, 0, m_.size()); }
 
 void Adam::step(float* params, const float* grads, size_t begin, size_t end) {
-  MD_CHECK(backend() == Backend::kCpu, "Adam::step without a context on a GPU backend");
-  MD_CHECK(begin <= end && end <= m_.size(), "Adam::step: range outside the arena");
-  ++t_;
-  const adam::Coeffs c = coeffs(t_);
-  const long b = static_cast<long>(begin), e = static_cast<long>(end);
-  float* m = m_.data();
-  float* v = v_.data();
-#pragma omp parallel for simd schedule(static)
-  for (long i = b; i < e; ++i) adam::update(params[i], m[i], v[i], grads[i], c);
+  step_sum(params, &grads, 1, begin, end);
 }
 
 void Adam::step_sum(float* params, const float* const* grads, int n, size_t begin, size_t end) {
-  MD_CHECK(backend() == Backend::kCpu, "Adam::step_sum on a GPU backend");
-  MD_CHECK(begin <= end && end <= m_.size() && n >= 1, "Adam::step_sum: bad range or buffer count");
-  if (n == 1) return step(params, grads[0], begin, end);
+  MD_CHECK(backend() == Backend::kCpu, "Adam::step on a GPU backend without a context");
+  MD_CHECK(begin <= end && end <= m_.size() && n >= 1, "Adam::step: bad range or buffer count");
   ++t_;
   const adam::Coeffs c = coeffs(t_);
   const long b = static_cast<long>(begin), e = static_cast<long>(end);
   float* m = m_.data();
   float* v = v_.data();
-  const float* g0 = grads[0];
-  const float* g1 = grads[1];
-  if (n == 2) {  // the common case (two ranks per node), one vector loop
-#pragma omp parallel for simd schedule(static)
-    for (long i = b; i < e; ++i) adam::update(params[i], m[i], v[i], g0[i] + g1[i], c);
-    return;
-  }
+  // Element-wise: how the range is cut over the threads does not change a bit. Chunks of
+  // 4096 floats in a static schedule (one contiguous block per thread).
+  constexpr long kChunk = 4096;
+  const long chunks = (e - b + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static)
-  for (long i = b; i < e; ++i) {
-    float g = g0[i] + g1[i];
-    for (int r = 2; r < n; ++r) g += grads[r][i];
-    adam::update(params[i], m[i], v[i], g, c);
-  }
+  for (long k = 0; k < chunks; ++k)
+    adam::update_range(params, m, v, grads, n, b + k * kChunk, std::min(e, b + (k + 1) * kChunk), c);
 }
 
 }  // namespace mnist_dist
