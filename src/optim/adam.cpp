@@ -45,10 +45,24 @@ void Adam::step(float* params, const float* grads, size_t begin, size_t end) {
 }
 
 void Adam::step_sum(float* params, const float* const* grads, int n, size_t begin, size_t end) {
+  begin_step();
+  update_sum(params, grads, n, begin, end);
+}
+
+void Adam::begin_step() {
+  ++t_;
+  step_coeffs_ = coeffs(t_);
+}
+
+void Adam::update(float* params, const float* grads, size_t begin, size_t end) {
+  update_sum(params, &grads, 1, begin, end);
+}
+
+void Adam::update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end) {
   MD_CHECK(backend() == Backend::kCpu, "Adam::step on a GPU backend without a context");
   MD_CHECK(begin <= end && end <= m_.size() && n >= 1, "Adam::step: bad range or buffer count");
-  ++t_;
-  const adam::Coeffs c = coeffs(t_);
+  MD_CHECK(t_ > 0, "Adam::update before begin_step()");
+  const adam::Coeffs c = step_coeffs_;
   const long b = static_cast<long>(begin), e = static_cast<long>(end);
   float* m = m_.data();
   float* v = v_.data();

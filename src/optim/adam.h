@@ -34,6 +34,12 @@ class Adam {
   // ((g0 + g1) + g2 ...; the sharded exchange's node buffers).
   void step_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
 
+  // One step taken in pieces (one rank: each layer's range as soon as backward has finished
+  // its gradients, while they are still in cache): begin_step() once, then update() on disjoint
+  // ranges that together cover the arena. Bit-equal to step() (element-wise).
+  void begin_step();
+  void update(float* params, const float* grads, size_t begin, size_t end);
+
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;
 
@@ -49,8 +55,11 @@ class Adam {
   const AdamConfig& config() const { return cfg_; }
 
  private:
+  void update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
+
   AdamConfig cfg_;
   int64_t t_ = 0;
+  adam::Coeffs step_coeffs_{};  // of step t_ (set by begin_step)
   Buffer<float> m_, v_;
 };
 

@@ -347,6 +347,18 @@ struct Trainer::Impl {
       comm_seconds += seconds_since(c1);
       return s;
     }
+    if (comm.size() == 1 && backend == Backend::kCpu) {
+      // One rank: a layer's gradients are final when its backward returns; Adam updates its
+      // range then, while they (and the layer's weights, just read) are still in cache. The
+      // same element-wise step as one Adam::step afterwards (bit-equal; layers' ranges cover
+      // every parameter but the alignment padding, which stays zero either way).
+      adam.begin_step();
+      model.backward(ctx, dlogits.data(), [&](int layer) {
+        const auto r = model.grad_range(static_cast<size_t>(layer));
+        adam.update(arena.params(), arena.grads(), r.first, r.second);
+      });
+      return s;
+    }
     model.backward(ctx, dlogits.data(),
                    [&](int layer) { reducer.ready_from(model.grad_range(static_cast<size_t>(layer)).first); });
     // Σ over ranks of the per-rank gradients of (global-mean loss) = the global gradient.

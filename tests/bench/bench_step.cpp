@@ -176,8 +176,12 @@ int run_step(const Args& a) {
       const md::LossStats st = loss->run(ctx, logits, d.labels.data() + first, 1.0f / a.batch,
                                          dlogits.data(), nullptr);
       if (!(st.loss_sum == st.loss_sum)) md::fatal("md_bench: non-finite loss", __FILE__, __LINE__);
-      model.backward(ctx, dlogits.data());
-      adam.step(model.arena().params(), model.arena().grads());
+      // as mnist_dist's trainer on one rank: each layer's Adam update as its backward ends
+      adam.begin_step();
+      model.backward(ctx, dlogits.data(), [&](int layer) {
+        const auto r = model.grad_range(static_cast<size_t>(layer));
+        adam.update(model.arena().params(), model.arena().grads(), r.first, r.second);
+      });
     }
   };
   const double setup_ms = seconds(t0) * 1e3;

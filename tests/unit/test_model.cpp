@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "layers/softmax_xent.h"
 #include "model/model.h"
+#include "optim/adam.h"
 #include "test_util.h"
 
 namespace mnist_dist::test {
@@ -238,6 +239,37 @@ TEST(ModelSeed, FusedBatchNormReluPoolIsBitIdenticalToTheLayers) {
   // LeNet-5 has no BatchNorm: nothing to fuse.
   Model lenet("lenet5", Backend::kCpu, kMnist, 10, 2);
   for (size_t i = 0; i < lenet.num_layers(); ++i) EXPECT_FALSE(lenet.fused_at(i));
+}
+
+// One rank updates each layer's range as soon as its backward returns (train/trainer.cpp):
+// three steps of that equal three whole-arena Adam steps after backward, bit for bit, and
+// the alignment padding between the layers' ranges stays zero.
+TEST(ModelSeed, AdamPerLayerDuringBackwardEqualsTheWholeStep) {
+  const int n = 6;
+  Model a("seed", Backend::kCpu, kMnist, 10, n), b("seed", Backend::kCpu, kMnist, 10, n);
+  a.init(21);
+  b.init(21);
+  const size_t count = a.arena().param_count();
+  Adam whole(AdamConfig{}, count), layered(AdamConfig{}, count);
+  Context ctx;
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> x = random_vector(n * 28 * 28, 30 + step, 0.0, 1.0),
+                             dl = random_vector(n * 10, 40 + step);
+    a.forward(ctx, x.data(), n, true);
+    a.backward(ctx, dl.data());
+    whole.step(a.arena().params(), a.arena().grads());
+    b.forward(ctx, x.data(), n, true);
+    layered.begin_step();
+    b.backward(ctx, dl.data(), [&](int layer) {
+      const auto r = b.grad_range(static_cast<size_t>(layer));
+      layered.update(b.arena().params(), b.arena().grads(), r.first, r.second);
+    });
+    ASSERT_EQ(std::memcmp(a.arena().params(), b.arena().params(), count * sizeof(float)), 0) << "step " << step;
+    ASSERT_EQ(std::memcmp(whole.m(), layered.m(), count * sizeof(float)), 0) << "step " << step;
+    ASSERT_EQ(std::memcmp(whole.v(), layered.v(), count * sizeof(float)), 0) << "step " << step;
+  }
+  EXPECT_EQ(layered.steps(), 3);
+  EXPECT_GT(std::abs(a.arena().params()[a.grad_range(0).first]), 0.0f);
 }
 
 // The flat arena: 16-float (64-byte) aligned views, padding excluded from the scalar count.
