@@ -92,24 +92,27 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
   }
 
   void backward_relu_pool(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y_pool,
-                          const uint8_t* arg, const Tensor& dy_pool, float* dy_self, Tensor& dx) override {
+                          const uint8_t* arg, const Tensor& dy_pool, Tensor& dx) override {
     const int h = x.shape.h, w = x.shape.w;
     const size_t ohw = static_cast<size_t>(h / 2) * (w / 2);
     ensure_scratch(omp_get_max_threads());
-    // dL/d(BN output) of plane (i, ch): the ReLU's mask at the pool's winners is y_pool > 0
-    // (the winner's rectified value is the pooled one), so mask dy_pool, then route it.
-    const Tensor dy_bn{dy_self, x.shape};
-    backward_impl(ctx, a, x, dy_bn, dx, [&](size_t off, size_t plane_index) {
+    // dL/d(BN output) of plane (i, ch), built in the thread's scratch each time a pass needs it
+    // (the sums, then dx): the ReLU's mask at the pool's winners is y_pool > 0 (the winner's
+    // rectified value is the pooled one), so mask dy_pool, then route it. It never reaches
+    // memory: per element the backward reads x twice and writes dx, nothing else full-size.
+    backward_impl(ctx, a, x, dx, [&](size_t, size_t plane_index) -> const float* {
       const size_t poff = plane_index * ohw;
-      float* m = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
+      float* d = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
+      float* m = d + plane_stride();
       cpu_simd::relu_backward(y_pool.data + poff, dy_pool.data + poff, ohw, m);
-      cpu_simd::maxpool2_backward(m, arg + poff, h, w, dy_self + off);
+      cpu_simd::maxpool2_backward(m, arg + poff, h, w, d);
+      return d;
     });
   }
 
   void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
                 Tensor& dx) override {
-    backward_impl(ctx, a, x, dy, dx, [](size_t, size_t) {});
+    backward_impl(ctx, a, x, dx, [&](size_t off, size_t) -> const float* { return dy.data + off; });
   }
 
  private:
@@ -142,11 +145,10 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     }
   }
 
-  // The backward pass; make_dy(offset, plane index) is called before plane (i, ch) of dy is
-  // read (the fused block writes it there), on the thread that reads it.
-  template <typename MakeDy>
-  void backward_impl(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy, Tensor& dx,
-                     MakeDy&& make_dy) {
+  // The backward pass; dy_plane(offset, plane index) returns dL/dy of plane (i, ch) (a pointer
+  // into dy, or into the calling thread's scratch for the fused block, valid until its next call).
+  template <typename DyPlane>
+  void backward_impl(Context& ctx, ParamArena& a, const Tensor& x, Tensor& dx, DyPlane&& dy_plane) {
     const int n = x.shape.n, c = cfg_.channels;
     const size_t hw = static_cast<size_t>(x.shape.h) * x.shape.w;
     const float* gamma = a.param(gamma_);
@@ -160,8 +162,7 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
       const float m = batch_mean_[ch], is = batch_invstd_[ch];
       for (int i = 0; i < n; ++i) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        make_dy(off, static_cast<size_t>(i) * c + ch);
-        cpu_simd::sum_dy_dyxhat(dy.data + off, x.data + off, hw, m, is, sdy, sdyx);
+        cpu_simd::sum_dy_dyxhat(dy_plane(off, static_cast<size_t>(i) * c + ch), x.data + off, hw, m, is, sdy, sdyx);
       }
       sums_[ch] = sdy;
       sums_[c + ch] = sdyx;
@@ -172,11 +173,16 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; ++i)
-      for (int ch = 0; ch < c; ++ch) plane_dx(i, ch, hw, gamma[ch], inv_m, x, dy, dx);
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
+        plane_dx(off, ch, hw, gamma[ch], inv_m, x, dy_plane(off, static_cast<size_t>(i) * c + ch), dx);
+      }
   }
 
+  // Per thread: a full plane, then (backward of the fused block) a pooled plane.
+  size_t plane_stride() const { return (plane_ + 15) / 16 * 16; }
   void ensure_scratch(int threads) {
-    scratch_stride_ = (plane_ + 15) / 16 * 16;
+    scratch_stride_ = plane_stride() + (plane_ / 4 + 15) / 16 * 16;
     if (scratch_.size() < static_cast<size_t>(threads) * scratch_stride_)
       scratch_.assign(static_cast<size_t>(threads) * scratch_stride_, 0.0f);
   }
@@ -205,14 +211,12 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
   }
 
   // dL/dx of plane (i, ch) from the channel sums in sums_.
-  void plane_dx(int i, int ch, size_t hw, float gamma, float inv_m, const Tensor& x,
-                const Tensor& dy, Tensor& dx) const {
+  void plane_dx(size_t off, int ch, size_t hw, float gamma, float inv_m, const Tensor& x,
+                const float* dy, Tensor& dx) const {
     const int c = cfg_.channels;
-    const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
     const float m = batch_mean_[ch], is = batch_invstd_[ch];
     const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
-    cpu_simd::bn_backward_dx(dy.data + off, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx,
-                             dx.data + off);
+    cpu_simd::bn_backward_dx(dy, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx, dx.data + off);
   }
 
   BatchNormConfig cfg_;
@@ -221,7 +225,7 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
   std::vector<float> batch_mean_, batch_invstd_;
   double count_ = 1.0;
   size_t plane_ = 0, scratch_stride_ = 0;
-  AlignedVector<float> scratch_;  // one plane per thread (fused block)
+  AlignedVector<float> scratch_;  // per thread: a plane and a pooled plane (fused block)
 };
 
 }  // namespace

@@ -145,8 +145,7 @@ void Model::backward(Context& ctx, const float* dlogits, const std::function<voi
       Tensor dy_pool{k == last ? const_cast<float*>(dlogits) : dacts_[k].data(), y_pool.shape};
       Tensor dx{b == 0 ? nullptr : dacts_[b - 1].data(), x.shape};
       dynamic_cast<FusedReluPool&>(*layers_[b])
-          .backward_relu_pool(ctx, arena_, x, y_pool, dynamic_cast<PoolArgmax&>(*layers_[k]).argmax(), dy_pool,
-                              dacts_[b].data(), dx);
+          .backward_relu_pool(ctx, arena_, x, y_pool, dynamic_cast<PoolArgmax&>(*layers_[k]).argmax(), dy_pool, dx);
       if (grads_ready && grad_ranges_[b].second > grad_ranges_[b].first) grads_ready(static_cast<int>(b));
       k = b;
       continue;
