@@ -151,6 +151,22 @@ def parse_epochs(text):
     return rows
 
 
+STEP_RE = re.compile(r"^Epoch 1/\d+ - step (\d+)/\d+ - ([0-9.]+)s")
+
+
+def steady_rate(text, batch, skip):
+    """Samples/s from step `skip` to the end of epoch 1 (the first steps fault in buffers and
+    shared windows, like the warm-up steps the PyTorch side leaves out): progress lines
+    'Epoch 1/N - step k/M - Ts' give the time at step `skip`, the epoch line the end."""
+    at = {int(m.group(1)): float(m.group(2)) for m in map(STEP_RE.match, (l.strip() for l in text.splitlines())) if m}
+    end = parse_epochs(text)
+    if skip not in at or not end:
+        return None
+    steps_done = round(end[0]["rate"] * end[0]["seconds"] / batch)
+    span = end[0]["seconds"] - at[skip]
+    return (steps_done - skip) * batch / span if span > 0 and steps_done > skip else None
+
+
 def med(values):
     return statistics.median(values) if values else float("nan")
 
@@ -200,12 +216,15 @@ class Bench:
                                  f"torch {mode} {model} {threads}t")
         return rows[0]
 
-    def ours_train(self, threads, ranks=1, epochs=1, max_steps=0, model="seed"):
+    def ours_train(self, threads, ranks=1, epochs=1, max_steps=0, model="seed", skip=0):
+        """mnist_dist's epoch lines; with skip, also 'steady': the rate after the first `skip` steps."""
         def make():
             cmd = [self.mnist_dist, "--data", self.a.data, "--model", model, "--epochs", str(epochs),
                    "--threads", str(threads)] + self.run_args()
             if max_steps:
                 cmd += ["--max-steps", str(max_steps)]
+            if skip:
+                cmd += ["--log-every", str(skip)]
             if ranks > 1:
                 cmd = [self.mpirun, "-np", str(ranks), "--oversubscribe"] + cmd
             return cmd
@@ -213,6 +232,10 @@ class Bench:
         rows = parse_epochs(out)
         if not rows:
             raise SystemExit("bench.py: no 'Epoch k/N - ...s - ... samples/s' line from mnist_dist:\n" + out[-2000:])
+        if skip:
+            rows[0]["steady"] = steady_rate(out, 128, skip)
+            if rows[0]["steady"] is None:
+                raise SystemExit(f"bench.py: no progress line at step {skip} from mnist_dist:\n" + out[-2000:])
         return rows
 
     # ---- sections ------------------------------------------------------------------------
@@ -305,13 +328,14 @@ class Bench:
             return
         one, two, tone, ttwo = [], [], [], []
         effs, pairs = [], []
-        steps = 120
+        # 130 steps, timed after the first 10 (as PyTorch's side: 10 warm-up steps, then timed)
+        steps, skip = 130, 10
         for i in range(self.a.reps):
             # ours 1x1 and 2x1 back to back (their ratio is the efficiency), then PyTorch's pair;
             # the order of the two sides alternates as in the other sections
             def ours_pair():
-                a = self.ours_train(1, 1, max_steps=steps)[0]["rate"]
-                return a, self.ours_train(1, 2, max_steps=steps)[0]["rate"]
+                a = self.ours_train(1, 1, max_steps=steps, skip=skip)[0]["steady"]
+                return a, self.ours_train(1, 2, max_steps=steps, skip=skip)[0]["steady"]
 
             def torch_pair():
                 a = self.torch_step("seed", 1)["rates"]
