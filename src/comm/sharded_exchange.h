@@ -37,6 +37,16 @@ class ShardedExchange {
   // optimizer that sums them as it reads them (one pass less over the shard than reduce_shard
   // followed by the update; the same sum, in the same order).
   virtual const float* const* node_grads(int* n) = 0;
+  // One node only (else false): readiness per layer instead of one barrier, so the optimizer
+  // can update a layer's part of the shard during backward. mark_ready(slot, step): this rank's
+  // gradients for `slot` (a layer; 0 <= slot < kReadySlots) are written for step `step` (> 0,
+  // increasing). wait_ready(slot, step): returns once every rank of the node has marked `slot`
+  // for `step`; what they wrote before marking is then visible here. all_gather() still ends
+  // the step (nobody reads parameters or rewrites gradients before every update is done).
+  static constexpr int kReadySlots = 256;
+  virtual bool per_layer() const { return false; }
+  virtual void mark_ready(int /*slot*/, long long /*step*/) {}
+  virtual void wait_ready(int /*slot*/, long long /*step*/) {}
   // Collective. Fills params() with `initial` (equal on every rank; local rank 0 copies).
   virtual void share_params(const float* initial) = 0;
   // Collective. Every rank has updated its shard of params(); afterwards all of it is current.

@@ -9,7 +9,13 @@
 // optimizer writes its shard of the parameters only after the barrier in reduce_scatter, which
 // no rank reaches before its forward and backward passes (the readers) are done, and nobody
 // reads them again before the barrier in all_gather.
+// Per layer (one node): a rank stores step t into its flag for layer k (release) after its
+// gradients of layer k are written; a rank waiting for layer k loads every rank's flag
+// (acquire) until all read t. Layer k's parameters are only read by forward and by layer k's
+// own backward, so once every rank has marked k its part of the shard may be updated; gradient
+// buffers are rewritten only in step t+1, after the barrier in all_gather of step t.
 #include <mpi.h>
+#include <sched.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -53,15 +59,20 @@ class MpiShardedExchange final : public ShardedExchange {
     void* base = nullptr;
     MD_MPI(MPI_Win_allocate_shared(bytes, 1, info, node_, &base, &grad_win_));
     MD_MPI(MPI_Win_allocate_shared(local_rank_ == 0 ? bytes : 0, 1, info, node_, &base, &param_win_));
+    const MPI_Aint flag_bytes = static_cast<MPI_Aint>(kReadySlots * sizeof(long long));
+    MD_MPI(MPI_Win_allocate_shared(flag_bytes, 1, info, node_, &base, &flag_win_));
     MD_MPI(MPI_Info_free(&info));
     // Shared segments are mapped page-aligned in every process, so rounding each address up
     // to 64 bytes lands on the same byte of the segment everywhere.
     for (int r = 0; r < local_size_; ++r) slots_.push_back(align_up(query(grad_win_, r)));
     param_buf_ = align_up(query(param_win_, 0));
+    for (int r = 0; r < local_size_; ++r) flags_.push_back(static_cast<long long*>(query(flag_win_, r)));
     MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, grad_win_));
     MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, param_win_));
+    MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, flag_win_));
     locked_ = true;
     std::memset(slots_[local_rank_], 0, count * sizeof(float));
+    for (int k = 0; k < kReadySlots; ++k) __atomic_store_n(&flags_[local_rank_][k], 0LL, __ATOMIC_RELAXED);
     if (multi_node) {
       int world_rank = 0;
       MD_MPI(MPI_Comm_rank(world, &world_rank));
@@ -87,6 +98,23 @@ class MpiShardedExchange final : public ShardedExchange {
     if (cross_ != MPI_COMM_NULL) return nullptr;
     *n = local_size_;
     return slots_.data();
+  }
+
+  bool per_layer() const override { return cross_ == MPI_COMM_NULL; }
+
+  void mark_ready(int slot, long long step) override {
+    MD_CHECK(slot >= 0 && slot < kReadySlots && per_layer(), "ShardedExchange::mark_ready: bad slot");
+    __atomic_store_n(&flags_[local_rank_][slot], step, __ATOMIC_RELEASE);
+  }
+
+  void wait_ready(int slot, long long step) override {
+    MD_CHECK(slot >= 0 && slot < kReadySlots && per_layer(), "ShardedExchange::wait_ready: bad slot");
+    for (int r = 0; r < local_size_; ++r) {
+      // Spin briefly, then yield: ranks may share cores (mpirun --oversubscribe), and the one
+      // being waited for needs the core to get here.
+      for (int spins = 0; __atomic_load_n(&flags_[r][slot], __ATOMIC_ACQUIRE) < step; ++spins)
+        if (spins >= 64) sched_yield();
+    }
   }
 
   void reduce_shard() override {
@@ -140,9 +168,12 @@ class MpiShardedExchange final : public ShardedExchange {
     node_sync();
     MD_MPI(MPI_Win_unlock_all(grad_win_));
     MD_MPI(MPI_Win_unlock_all(param_win_));
+    MD_MPI(MPI_Win_unlock_all(flag_win_));
     locked_ = false;
     MD_MPI(MPI_Win_free(&grad_win_));
     MD_MPI(MPI_Win_free(&param_win_));
+    MD_MPI(MPI_Win_free(&flag_win_));
+    flags_.clear();
     if (cross_ != MPI_COMM_NULL) MD_MPI(MPI_Comm_free(&cross_));
     MD_MPI(MPI_Comm_free(&node_));
     slots_.clear();
@@ -170,7 +201,8 @@ class MpiShardedExchange final : public ShardedExchange {
   MPI_Comm node_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
   int local_rank_ = 0, local_size_ = 1;
   std::vector<size_t> bounds_;  // shard r is [bounds_[r], bounds_[r + 1])
-  MPI_Win grad_win_ = MPI_WIN_NULL, param_win_ = MPI_WIN_NULL;
+  MPI_Win grad_win_ = MPI_WIN_NULL, param_win_ = MPI_WIN_NULL, flag_win_ = MPI_WIN_NULL;
+  std::vector<long long*> flags_;  // every local rank's per-layer step flags, mapped here
   std::vector<float*> slots_;   // every local rank's gradient buffer, mapped here
   float* param_buf_ = nullptr;
   bool locked_ = false;

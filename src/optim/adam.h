@@ -39,6 +39,8 @@ class Adam {
   // ranges that together cover the arena. Bit-equal to step() (element-wise).
   void begin_step();
   void update(float* params, const float* grads, size_t begin, size_t end);
+  // The same with the gradient given as the sum of n buffers (as step_sum).
+  void update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
 
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;
@@ -55,8 +57,6 @@ class Adam {
   const AdamConfig& config() const { return cfg_; }
 
  private:
-  void update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
-
   AdamConfig cfg_;
   int64_t t_ = 0;
   adam::Coeffs step_coeffs_{};  // of step t_ (set by begin_step)

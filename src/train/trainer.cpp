@@ -327,6 +327,32 @@ struct Trainer::Impl {
                              ", step " + std::to_string(b.step + 1) + " (global step " +
                              std::to_string(adam.steps() + 1) +
                              "); no checkpoint of these weights is written (try a smaller --lr)");
+    if (exchange && exchange->per_layer() && model.num_layers() <= ShardedExchange::kReadySlots) {
+      // One node: a layer's part of this rank's shard is updated as soon as every rank of the
+      // node has finished that layer's backward (summing their gradient buffers as Adam reads,
+      // as below), while the layer's gradients are still in cache; all_gather ends the step.
+      // The same updates as one step_sum over the shard after a barrier, bit for bit.
+      const size_t sb = exchange->shard_begin(), se = exchange->shard_end();
+      int n = 0;
+      const float* const* node = exchange->node_grads(&n);
+      const long long step_no = static_cast<long long>(adam.steps()) + 1;
+      adam.begin_step();
+      model.backward(ctx, dlogits.data(), [&](int layer) {
+        exchange->mark_ready(layer, step_no);
+        const auto r = model.grad_range(static_cast<size_t>(layer));
+        const size_t b = std::max(r.first, sb), e = std::min(r.second, se);
+        if (b >= e) return;
+        const auto c0 = Clock::now();
+        exchange->wait_ready(layer, step_no);
+        comm_seconds += seconds_since(c0);
+        adam.update_sum(arena.params(), node, n, b, e);
+      });
+      grads_summed = false;
+      const auto c1 = Clock::now();
+      exchange->all_gather();
+      comm_seconds += seconds_since(c1);
+      return s;
+    }
     if (exchange) {  // sum of this rank's shard over all ranks, Adam on it, shards to everyone
       model.backward(ctx, dlogits.data(), [](int) {});
       const auto c0 = Clock::now();

@@ -5,12 +5,15 @@
 // per rank work.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/comm_mpi.h"
+#include "optim/adam.h"
 #include "mpi_test_util.h"
 
 namespace mnist_dist {
@@ -83,6 +86,55 @@ TEST_P(ShardedExchangeTest, ReducesGathersAndCanBeReused) {
 // An arena-like odd size, and sizes where some ranks get an empty shard.
 INSTANTIATE_TEST_SUITE_P(Sizes, ShardedExchangeTest, ::testing::Values(size_t{100003}, size_t{40}, size_t{5}));
 
+// One node, per-layer readiness (the trainer's path): each "layer" of a backward pass, last
+// first, is written, marked, and this rank's part of it updated by Adam (summing the node's
+// buffers) once every rank has marked it, then all_gather. Three steps of that equal three
+// steps of the barrier protocol (wait_grads, step_sum over the shard, all_gather) bit for bit,
+// parameters and moments, with layer bounds that straddle the shard boundaries.
+TEST(ShardedExchangePerLayer, UpdatesEqualTheBarrierProtocol) {
+  if (world_size() < 2) GTEST_SKIP() << "needs mpiexec -n 2 or more";
+  const size_t count = 10007;
+  const std::vector<std::pair<size_t, size_t>> layers = {{0, 3000}, {3000, 3001}, {3001, 5003}, {5003, 10007}};
+  auto comm = make_mpi_communicator(MPI_COMM_WORLD);
+  std::string why;
+  auto layered = comm->make_sharded_exchange(count, &why);
+  auto barrier = comm->make_sharded_exchange(count, &why);
+  ASSERT_TRUE(layered && barrier) << why;
+  const int me = world_rank();
+  bool ok = layered->per_layer();
+  std::vector<float> initial(count);
+  for (size_t i = 0; i < count; ++i) initial[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
+  layered->share_params(initial.data());
+  barrier->share_params(initial.data());
+  const size_t sb = layered->shard_begin(), se = layered->shard_end();
+  Adam a(AdamConfig{}, count), b(AdamConfig{}, count);
+  int n = 0;
+  const float* const* node_a = layered->node_grads(&n);
+  const float* const* node_b = barrier->node_grads(&n);
+  for (int step = 1; step <= 3; ++step) {
+    a.begin_step();
+    for (size_t k = layers.size(); k-- > 0;) {
+      for (size_t i = layers[k].first; i < layers[k].second; ++i) layered->grads()[i] = grad_value(me, step, i);
+      layered->mark_ready(static_cast<int>(k), step);
+      const size_t lo = std::max(layers[k].first, sb), hi = std::min(layers[k].second, se);
+      if (lo >= hi) continue;
+      layered->wait_ready(static_cast<int>(k), step);
+      a.update_sum(layered->params(), node_a, n, lo, hi);
+    }
+    layered->all_gather();
+    for (size_t i = 0; i < count; ++i) barrier->grads()[i] = grad_value(me, step, i);
+    barrier->wait_grads();
+    b.step_sum(barrier->params(), node_b, n, sb, se);
+    barrier->all_gather();
+    for (size_t i = 0; i < count; ++i) ok &= layered->params()[i] == barrier->params()[i];
+    for (size_t i = sb; i < se; ++i) ok &= a.m()[i] == b.m()[i] && a.v()[i] == b.v()[i];
+    ok &= layered->params()[count / 2] != initial[count / 2];
+  }
+  layered->close();
+  barrier->close();
+  EXPECT_TRUE(all_ranks(ok));
+}
+
 // Several nodes, simulated by handing the factory a "node" communicator that splits this
 // node's ranks into pairs (shared windows work within each pair): each shard is summed in the
 // pair, then all-reduced across pairs; optimizer-side sums are not offered (node_grads null).
@@ -96,7 +148,7 @@ TEST(ShardedExchangeNodes, PairsOfRanksActAsTwoNodes) {
   auto ex = make_mpi_sharded_exchange(MPI_COMM_WORLD, pair, count, &why);
   ASSERT_NE(ex, nullptr) << why;
   int n = 0;
-  bool ok = ex->node_grads(&n) == nullptr;
+  bool ok = ex->node_grads(&n) == nullptr && !ex->per_layer();  // several nodes: one barrier per step
   const int local = me % 2;
   ok &= ex->shard_begin() == (local == 0 ? 0u : 512u) && ex->shard_end() == (local == 0 ? 512u : count);
   std::vector<float> initial(count, 1.0f);
