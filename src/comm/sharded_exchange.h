@@ -12,6 +12,8 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
+#include <vector>
 
 namespace mnist_dist {
 
@@ -54,6 +56,10 @@ class ShardedExchange {
   // Collective. data (count floats, private memory) is valid on this rank's shard; afterwards
   // it is complete on every rank (optimizer moments before a checkpoint; the gradient at the end).
   virtual void gather_full(float* data) = 0;
+  // Collective on the node (one node, per_layer()). data (count floats, private memory) is
+  // valid on this rank's ranges `mine`; the node's ranks own disjoint ranges. Afterwards every
+  // rank holds every rank's ranges, bit for bit, and zeros where nobody owns anything.
+  virtual void gather_owned(float* data, const std::vector<std::pair<size_t, size_t>>& mine) = 0;
   // Collective: frees the shared windows. Without it (error paths, where other ranks may never
   // arrive) the memory is left to MPI_Finalize / MPI_Abort.
   virtual void close() = 0;

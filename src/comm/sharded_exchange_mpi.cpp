@@ -163,6 +163,18 @@ class MpiShardedExchange final : public ShardedExchange {
                           MPI_FLOAT, node_));
   }
 
+  void gather_owned(float* data, const std::vector<std::pair<size_t, size_t>>& mine) override {
+    // A bitwise OR of words that are zero wherever another rank owns them: an exact copy of
+    // every float's bits (a floating-point sum would turn −0 into +0).
+    std::vector<uint32_t> bits(count_, 0u);
+    for (const auto& [b, e] : mine) {
+      MD_CHECK(b <= e && e <= count_, "ShardedExchange::gather_owned: range outside the buffer");
+      std::memcpy(bits.data() + b, data + b, (e - b) * sizeof(float));
+    }
+    MD_MPI(MPI_Allreduce(MPI_IN_PLACE, bits.data(), static_cast<int>(count_), MPI_UINT32_T, MPI_BOR, node_));
+    std::memcpy(data, bits.data(), count_ * sizeof(float));
+  }
+
   void close() override {
     if (!locked_) return;
     node_sync();

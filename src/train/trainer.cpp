@@ -224,8 +224,7 @@ struct Trainer::Impl {
     double sums[3] = {local_sums[0], local_sums[1], local_sums[2]};
     comm.allreduce_sum(sums, 3);
     if (exchange) {  // each rank's moments are current on its shard only
-      exchange->gather_full(adam.m());
-      exchange->gather_full(adam.v());
+      gather_moments();
     }
     std::string path;
     if (comm.rank() == 0) {
@@ -284,6 +283,21 @@ struct Trainer::Impl {
     }
     ex->share_params(model.arena().params());  // equal on every rank (broadcast or resumed)
     model.arena().attach(ex->params(), ex->grads());
+    layer_parts_.clear();
+    owned_.clear();
+    if (ex->per_layer() && model.num_layers() <= ShardedExchange::kReadySlots) {
+      // Per layer, each of the L ranks of the node owns the r-th 1/L of every layer's range
+      // (whole 64-byte lines): every rank updates its part of a layer right after that layer's
+      // backward, so the ranks' Adam work runs side by side instead of one after the other.
+      const size_t L = static_cast<size_t>(comm.local_size()), r = static_cast<size_t>(comm.local_rank());
+      for (size_t i = 0; i < model.num_layers(); ++i) {
+        const auto [a, b] = model.grad_range(i);
+        const size_t per = (b - a + 16 * L - 1) / (16 * L) * 16;
+        const size_t lo = std::min(b, a + per * r), hi = std::min(b, a + per * (r + 1));
+        layer_parts_.emplace_back(lo, hi);
+        if (hi > lo) owned_.emplace_back(lo, hi);
+      }
+    }
     return ex;
   }
 
@@ -293,11 +307,21 @@ struct Trainer::Impl {
     if (!exchange) return;
     if (!grads_summed) exchange->reduce_shard();  // the last step's gradient, as with buckets
     exchange->gather_full(model.arena().grads());
-    exchange->gather_full(adam.m());
-    exchange->gather_full(adam.v());
+    gather_moments();
     model.arena().detach();
     exchange->close();
     exchange.reset();
+  }
+
+  // Adam's moments, current only where this rank updates, complete on every rank (collective).
+  void gather_moments() {
+    if (!layer_parts_.empty()) {
+      exchange->gather_owned(adam.m(), owned_);
+      exchange->gather_owned(adam.v(), owned_);
+    } else {
+      exchange->gather_full(adam.m());
+      exchange->gather_full(adam.v());
+    }
   }
 
   std::vector<Bucket> buckets() {
@@ -327,20 +351,18 @@ struct Trainer::Impl {
                              ", step " + std::to_string(b.step + 1) + " (global step " +
                              std::to_string(adam.steps() + 1) +
                              "); no checkpoint of these weights is written (try a smaller --lr)");
-    if (exchange && exchange->per_layer() && model.num_layers() <= ShardedExchange::kReadySlots) {
-      // One node: a layer's part of this rank's shard is updated as soon as every rank of the
-      // node has finished that layer's backward (summing their gradient buffers as Adam reads,
-      // as below), while the layer's gradients are still in cache; all_gather ends the step.
-      // The same updates as one step_sum over the shard after a barrier, bit for bit.
-      const size_t sb = exchange->shard_begin(), se = exchange->shard_end();
+    if (exchange && !layer_parts_.empty()) {
+      // One node: this rank's part of a layer is updated as soon as every rank of the node has
+      // finished that layer's backward (summing their gradient buffers as Adam reads, as
+      // below), while the layer's gradients are still in cache; all_gather ends the step.
+      // Per element the same update as one step_sum after a barrier, bit for bit.
       int n = 0;
       const float* const* node = exchange->node_grads(&n);
       const long long step_no = static_cast<long long>(adam.steps()) + 1;
       adam.begin_step();
       model.backward(ctx, dlogits.data(), [&](int layer) {
         exchange->mark_ready(layer, step_no);
-        const auto r = model.grad_range(static_cast<size_t>(layer));
-        const size_t b = std::max(r.first, sb), e = std::min(r.second, se);
+        const auto [b, e] = layer_parts_[static_cast<size_t>(layer)];
         if (b >= e) return;
         const auto c0 = Clock::now();
         exchange->wait_ready(layer, step_no);
@@ -600,6 +622,8 @@ struct Trainer::Impl {
   data::EpochSampler sampler;
   GradientReducer reducer;
   std::unique_ptr<ShardedExchange> exchange;  // CPU ranks sharing a node (else buckets)
+  // Per-layer sharded Adam (one node): this rank's part of each layer, and those parts as a list.
+  std::vector<std::pair<size_t, size_t>> layer_parts_, owned_;
   bool grads_summed = true;  // exchange: grads()[shard] holds the sum (not just this rank's)
   FaultPoint fail, perturb, kill, term;
   SplitData val, test;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -87,48 +89,78 @@ TEST_P(ShardedExchangeTest, ReducesGathersAndCanBeReused) {
 INSTANTIATE_TEST_SUITE_P(Sizes, ShardedExchangeTest, ::testing::Values(size_t{100003}, size_t{40}, size_t{5}));
 
 // One node, per-layer readiness (the trainer's path): each "layer" of a backward pass, last
-// first, is written, marked, and this rank's part of it updated by Adam (summing the node's
-// buffers) once every rank has marked it, then all_gather. Three steps of that equal three
-// steps of the barrier protocol (wait_grads, step_sum over the shard, all_gather) bit for bit,
-// parameters and moments, with layer bounds that straddle the shard boundaries.
+// first, is written and marked; every rank then waits for the others' marks and updates the
+// r-th 1/L of that layer with Adam (summing the node's buffers); all_gather ends the step, and
+// gather_owned completes the moments. Three steps of that equal three steps of the barrier
+// protocol (wait_grads, step_sum over the contiguous shard, all_gather, gather_full) bit for
+// bit: parameters and both moments everywhere.
 TEST(ShardedExchangePerLayer, UpdatesEqualTheBarrierProtocol) {
   if (world_size() < 2) GTEST_SKIP() << "needs mpiexec -n 2 or more";
   const size_t count = 10007;
-  const std::vector<std::pair<size_t, size_t>> layers = {{0, 3000}, {3000, 3001}, {3001, 5003}, {5003, 10007}};
+  const std::vector<std::pair<size_t, size_t>> layers = {{0, 3000}, {3000, 3001}, {3008, 5003}, {5008, 10007}};
   auto comm = make_mpi_communicator(MPI_COMM_WORLD);
   std::string why;
   auto layered = comm->make_sharded_exchange(count, &why);
   auto barrier = comm->make_sharded_exchange(count, &why);
   ASSERT_TRUE(layered && barrier) << why;
   const int me = world_rank();
+  const size_t L = static_cast<size_t>(world_size()), r = static_cast<size_t>(me);
   bool ok = layered->per_layer();
-  std::vector<float> initial(count);
-  for (size_t i = 0; i < count; ++i) initial[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
+  std::vector<std::pair<size_t, size_t>> parts, owned;
+  for (const auto& [a, b] : layers) {
+    const size_t per = (b - a + 16 * L - 1) / (16 * L) * 16;
+    parts.emplace_back(std::min(b, a + per * r), std::min(b, a + per * (r + 1)));
+    if (parts.back().second > parts.back().first) owned.push_back(parts.back());
+  }
+  std::vector<float> initial(count, 0.0f);
+  for (const auto& [a, b] : layers)
+    for (size_t i = a; i < b; ++i) initial[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
   layered->share_params(initial.data());
   barrier->share_params(initial.data());
-  const size_t sb = layered->shard_begin(), se = layered->shard_end();
+  const size_t sb = barrier->shard_begin(), se = barrier->shard_end();
   Adam a(AdamConfig{}, count), b(AdamConfig{}, count);
   int n = 0;
   const float* const* node_a = layered->node_grads(&n);
   const float* const* node_b = barrier->node_grads(&n);
+  auto grad = [](int rank, int step, size_t i) { return grad_value(rank, step, i); };
   for (int step = 1; step <= 3; ++step) {
     a.begin_step();
     for (size_t k = layers.size(); k-- > 0;) {
-      for (size_t i = layers[k].first; i < layers[k].second; ++i) layered->grads()[i] = grad_value(me, step, i);
+      for (size_t i = layers[k].first; i < layers[k].second; ++i) layered->grads()[i] = grad(me, step, i);
       layered->mark_ready(static_cast<int>(k), step);
-      const size_t lo = std::max(layers[k].first, sb), hi = std::min(layers[k].second, se);
-      if (lo >= hi) continue;
+      if (parts[k].first >= parts[k].second) continue;
       layered->wait_ready(static_cast<int>(k), step);
-      a.update_sum(layered->params(), node_a, n, lo, hi);
+      a.update_sum(layered->params(), node_a, n, parts[k].first, parts[k].second);
     }
     layered->all_gather();
-    for (size_t i = 0; i < count; ++i) barrier->grads()[i] = grad_value(me, step, i);
+    for (const auto& [lo, hi] : layers)  // the gaps between layers stay zero (alignment padding)
+      for (size_t i = lo; i < hi; ++i) barrier->grads()[i] = grad(me, step, i);
     barrier->wait_grads();
     b.step_sum(barrier->params(), node_b, n, sb, se);
     barrier->all_gather();
     for (size_t i = 0; i < count; ++i) ok &= layered->params()[i] == barrier->params()[i];
-    for (size_t i = sb; i < se; ++i) ok &= a.m()[i] == b.m()[i] && a.v()[i] == b.v()[i];
-    ok &= layered->params()[count / 2] != initial[count / 2];
+    ok &= layered->params()[4000] != initial[4000];  // updated at all
+  }
+  layered->gather_owned(a.m(), owned);
+  layered->gather_owned(a.v(), owned);
+  barrier->gather_full(b.m());
+  barrier->gather_full(b.v());
+  ok &= std::memcmp(a.m(), b.m(), count * sizeof(float)) == 0;
+  ok &= std::memcmp(a.v(), b.v(), count * sizeof(float)) == 0;
+  // gather_owned copies bits: −0.0 and a NaN payload arrive as written, unowned words as zero.
+  std::vector<float> probe(count, 1.5f);
+  for (const auto& [lo, hi] : owned)
+    for (size_t i = lo; i < hi; ++i) probe[i] = (i % 3 == 0) ? -0.0f : static_cast<float>(i) * 0.5f;
+  layered->gather_owned(probe.data(), owned);
+  for (size_t i = 0; i < count; ++i) {
+    const bool in_layer = std::any_of(layers.begin(), layers.end(), [i](auto l) { return i >= l.first && i < l.second; });
+    if (!in_layer) {
+      ok &= probe[i] == 0.0f && !std::signbit(probe[i]);
+    } else if (i % 3 == 0) {
+      ok &= probe[i] == 0.0f && std::signbit(probe[i]);
+    } else {
+      ok &= probe[i] == static_cast<float>(i) * 0.5f;
+    }
   }
   layered->close();
   barrier->close();
