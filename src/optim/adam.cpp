@@ -70,9 +70,10 @@ void Adam::update_sum(float* params, const float* const* grads, int n, size_t be
   // 4096 floats in a static schedule (one contiguous block per thread).
   constexpr long kChunk = 4096;
   const long chunks = (e - b + kChunk - 1) / kChunk;
+  const bool stream = stream_params_;
 #pragma omp parallel for schedule(static)
   for (long k = 0; k < chunks; ++k)
-    adam::update_range(params, m, v, grads, n, b + k * kChunk, std::min(e, b + (k + 1) * kChunk), c);
+    adam::update_range(params, m, v, grads, n, b + k * kChunk, std::min(e, b + (k + 1) * kChunk), c, stream);
 }
 
 }  // namespace mnist_dist

@@ -42,6 +42,10 @@ class Adam {
   // The same with the gradient given as the sum of n buffers (as step_sum).
   void update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
 
+  // CPU: write the parameters with streaming stores (adam::update_range's stream_params), for
+  // a parameter buffer that other processes read (the sharded exchange). Changes timing only.
+  void set_stream_params(bool on) { stream_params_ = on; }
+
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;
 
@@ -60,6 +64,7 @@ class Adam {
   AdamConfig cfg_;
   int64_t t_ = 0;
   adam::Coeffs step_coeffs_{};  // of step t_ (set by begin_step)
+  bool stream_params_ = false;
   Buffer<float> m_, v_;
 };
 

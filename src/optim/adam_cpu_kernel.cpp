@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include <cstdint>
+
 #include "layers/cpu_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,7 +49,9 @@ void update_portable(float* params, float* m, float* v, const float* const* grad
 namespace {
 
 void update_avx512(float* params, float* m, float* v, const float* const* grads, int ngrads,
-                   long begin, long end, const Coeffs& c) {
+                   long begin, long end, const Coeffs& c, bool stream_params) {
+  // Streaming stores need 64-byte alignment: i steps by 16 floats, so params + begin decides.
+  const bool stream = stream_params && reinterpret_cast<uintptr_t>(params + begin) % 64 == 0;
   const __m512 b1 = _mm512_set1_ps(c.beta1), b1c = _mm512_set1_ps(1.0f - c.beta1);
   const __m512 b2 = _mm512_set1_ps(c.beta2), b2c = _mm512_set1_ps(1.0f - c.beta2);
   const __m512 lr = _mm512_set1_ps(c.lr_t), eps = _mm512_set1_ps(c.eps);
@@ -64,8 +68,13 @@ void update_avx512(float* params, float* m, float* v, const float* const* grads,
     const __m512 step = _mm512_div_ps(_mm512_mul_ps(lr, mi), _mm512_add_ps(_mm512_sqrt_ps(vi), eps));
     _mm512_mask_storeu_ps(m + i, k, mi);
     _mm512_mask_storeu_ps(v + i, k, vi);
-    _mm512_mask_storeu_ps(params + i, k, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, params + i), step));
+    const __m512 p = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, params + i), step);
+    if (stream && left >= 16)
+      _mm512_stream_ps(params + i, p);
+    else
+      _mm512_mask_storeu_ps(params + i, k, p);
   }
+  if (stream) _mm_sfence();  // visible to other cores before whatever this thread does next
 }
 
 }  // namespace
@@ -75,9 +84,11 @@ void update_avx512(float* params, float* m, float* v, const float* const* grads,
 #endif  // MD_ADAM_AVX512
 
 void update_range(float* params, float* m, float* v, const float* const* grads, int ngrads,
-                  long begin, long end, const Coeffs& c) {
+                  long begin, long end, const Coeffs& c, bool stream_params) {
 #if MD_ADAM_AVX512
-  if (cpu_simd::avx512()) return update_avx512(params, m, v, grads, ngrads, begin, end, c);
+  if (cpu_simd::avx512()) return update_avx512(params, m, v, grads, ngrads, begin, end, c, stream_params);
+#else
+  (void)stream_params;
 #endif
   update_portable(params, m, v, grads, ngrads, begin, end, c);
 }

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 #include <vector>
 
+#include "core/aligned.h"
 #include "optim/adam.h"
 
 namespace mnist_dist {
@@ -157,14 +159,21 @@ TEST(AdamKeras, RangeAndSummedStepsEqualTheWholeStep) {
 // The vector loop (AVX-512 where the CPU has it) against adam::update, the per-element
 // definition the CUDA kernel shares, bit for bit: several 4096-float chunks, a range starting
 // and ending off a 16-float boundary, gradients from tiny to large, moments growing over steps.
-TEST(AdamKeras, VectorLoopMatchesTheElementDefinition) {
-  const size_t n = 3 * 4096 + 1234, b = 5, e = n - 3;
-  std::vector<float> g(n), p(n), p_def(n), m_def(n, 0.0f), v_def(n, 0.0f);
+// Streaming the parameter stores (sharded exchange) changes nothing: the same loop with
+// stream_params, from an aligned and from an unaligned begin.
+class AdamVectorLoop : public ::testing::TestWithParam<std::tuple<bool, size_t>> {};
+
+TEST_P(AdamVectorLoop, MatchesTheElementDefinition) {
+  const auto [stream, b] = GetParam();
+  const size_t n = 3 * 4096 + 1234, e = n - 3;
+  AlignedVector<float> p(n);
+  std::vector<float> g(n), p_def(n), m_def(n, 0.0f), v_def(n, 0.0f);
   for (size_t i = 0; i < n; ++i) {
     g[i] = std::sin(0.11f * static_cast<float>(i)) * std::pow(10.0f, static_cast<float>(i % 9) - 5.0f);
     p[i] = p_def[i] = std::cos(0.07f * static_cast<float>(i));
   }
   Adam adam(AdamConfig{}, n);
+  adam.set_stream_params(stream);
   for (int step = 1; step <= 4; ++step) {
     adam.step(p.data(), g.data(), b, e);
     const adam::Coeffs c = adam.coeffs(step);
@@ -176,6 +185,9 @@ TEST(AdamKeras, VectorLoopMatchesTheElementDefinition) {
     ASSERT_EQ(adam.v()[i], v_def[i]) << "index " << i;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(AdamKeras, AdamVectorLoop,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(size_t{5}, size_t{16})));
 
 }  // namespace
 }  // namespace mnist_dist
