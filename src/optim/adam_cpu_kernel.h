@@ -5,7 +5,7 @@
 //
 // stream_params: the AVX-512 loop writes the parameters with non-temporal stores (whole
 // 64-byte lines, straight to memory; fenced before returning). For parameters that other
-// processes read (the sharded exchange's shared buffer): an ordinary store must first
+// cores read (OpenMP threads, the sharded exchange's ranks): an ordinary store must first
 // invalidate their cached copies, which this VM does one line at a time when the host runs
 // the two vCPUs on different CCDs (3.5 MB overwritten at ~2.5 GB/s instead of ~90); streaming
 // stores ran at 16-28 GB/s in either placement (docs/performance.md). Values are unchanged.

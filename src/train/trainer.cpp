@@ -298,7 +298,6 @@ struct Trainer::Impl {
         if (hi > lo) owned_.emplace_back(lo, hi);
       }
     }
-    adam.set_stream_params(true);  // the node's ranks read the parameters this rank updates
     return ex;
   }
 
@@ -310,7 +309,6 @@ struct Trainer::Impl {
     exchange->gather_full(model.arena().grads());
     gather_moments();
     model.arena().detach();
-    adam.set_stream_params(false);
     exchange->close();
     exchange.reset();
   }

@@ -159,7 +159,7 @@ TEST(AdamKeras, RangeAndSummedStepsEqualTheWholeStep) {
 // The vector loop (AVX-512 where the CPU has it) against adam::update, the per-element
 // definition the CUDA kernel shares, bit for bit: several 4096-float chunks, a range starting
 // and ending off a 16-float boundary, gradients from tiny to large, moments growing over steps.
-// Streaming the parameter stores (sharded exchange) changes nothing: the same loop with
+// Streaming the parameter stores (the default) changes nothing: the same loop with
 // stream_params, from an aligned and from an unaligned begin.
 class AdamVectorLoop : public ::testing::TestWithParam<std::tuple<bool, size_t>> {};
 
