@@ -1,7 +1,10 @@
 // BatchNorm (CPU): training-mode forward/backward against the double reference and finite
 // differences, the Keras running-statistics update checked by hand over two steps, evaluation
-// with the running statistics, and tiny reductions (N·H·W = 2 and 1).
+// with the running statistics, tiny reductions (N·H·W = 2 and 1), and the same bits on any
+// number of OpenMP threads.
 #include <gtest/gtest.h>
+
+#include <omp.h>
 
 #include <cmath>
 #include <memory>
@@ -229,6 +232,44 @@ TEST(BatchNormCpu, BatchSmallerThanReserved) {
   bn.h.backward(x, xs, y, dy, dx);
   const auto g = ref::batchnorm_train_backward(to_double(x), xs, gamma, to_double(dy), kEps);
   EXPECT_TRUE(all_close("bn dx", dx, g.dx, 1e-5 * max_abs(g.dx), 1e-5, &xs));
+}
+
+// Planes are split over the threads by samples; each channel's sum still adds its planes in
+// sample order, so 1, 2 and 3 threads (uneven splits, splits inside a sample) give the same
+// bits: outputs, input gradient, γ/β gradients, running statistics.
+TEST(BatchNormCpu, SameBitsOnAnyThreadCount) {
+  const Shape xs{7, 3, 5, 6};
+  const std::vector<float> x0 = channel_data(xs, 21), dy0 = random_vector(xs.size(), 22);
+  struct Out {
+    std::vector<float> y, dx, dgamma, dbeta;
+    std::vector<double> rmean, rvar;
+  };
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Bn bn(xs);
+    bn.set("weight", {0.7f, -1.2f, 1.9f});
+    std::vector<float> x = x0, dy = dy0;
+    Out o;
+    bn.h.forward(x, xs, o.y, true);
+    bn.h.backward(x, xs, o.y, dy, o.dx);
+    o.dgamma = bn.grad("weight");
+    o.dbeta = bn.grad("bias");
+    o.rmean = bn.get("running_mean");
+    o.rvar = bn.get("running_var");
+    omp_set_num_threads(saved);
+    return o;
+  };
+  const Out one = run(1);
+  for (int threads : {2, 3}) {
+    const Out o = run(threads);
+    EXPECT_EQ(o.y, one.y) << threads << " threads";
+    EXPECT_EQ(o.dx, one.dx) << threads << " threads";
+    EXPECT_EQ(o.dgamma, one.dgamma) << threads << " threads";
+    EXPECT_EQ(o.dbeta, one.dbeta) << threads << " threads";
+    EXPECT_EQ(o.rmean, one.rmean) << threads << " threads";
+    EXPECT_EQ(o.rvar, one.rvar) << threads << " threads";
+  }
 }
 
 }  // namespace
