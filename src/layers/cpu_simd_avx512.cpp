@@ -244,9 +244,18 @@ void maxpool2_backward_avx512(const float* dy, const uint8_t* arg, int h, int w,
     float* d1 = d0 + w;
     for (int ox = 0; ox < ow; ox += 16) {
       const int lanes = ow - ox < 16 ? ow - ox : 16;
-      alignas(16) uint8_t codes[16] = {0};
-      std::memcpy(codes, arg + static_cast<size_t>(oy) * ow + ox, lanes);
-      const __m512i k = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(codes)));
+      // 16 codes straight from arg while they lie inside it (the lanes past `lanes` are
+      // masked off below); the plane's last vectors through a copy.
+      const size_t at = static_cast<size_t>(oy) * ow + ox;
+      __m128i codes;
+      if (at + 16 <= static_cast<size_t>(oh) * ow) {
+        codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + at));
+      } else {
+        alignas(16) uint8_t tail[16] = {0};
+        std::memcpy(tail, arg + at, lanes);
+        codes = _mm_load_si128(reinterpret_cast<const __m128i*>(tail));
+      }
+      const __m512i k = _mm512_cvtepu8_epi32(codes);
       const __m512 g = _mm512_maskz_loadu_ps(mask16(lanes), dy + static_cast<size_t>(oy) * ow + ox);
       const __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, zero), g);
       const __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, one), g);

@@ -44,6 +44,21 @@ TEST(MaxPool2Cpu, OddSizesForwardBackwardMatchReference) {
             static_cast<long>(h.out.size()));
 }
 
+// Planes wider than one vector of pooled outputs and taller than one row of them: the model's
+// 28×28 and 14×14 planes, an odd 13×37 (two vectors per pooled row, the second partial), so the
+// SIMD kernels' full-row, partial-row and last-row paths all run.
+TEST(MaxPool2Cpu, ModelSizedPlanesForwardBackwardMatchReference) {
+  for (const Shape xs : {Shape{2, 3, 28, 28}, Shape{3, 2, 14, 14}, Shape{2, 2, 13, 37}}) {
+    LayerHarness h(make_maxpool2(Backend::kCpu), xs);
+    std::vector<float> x = random_vector(xs.size(), 5), y, dx, dy = random_vector(h.out.size(), 6);
+    h.forward(x, xs, y, true);
+    EXPECT_TRUE(all_close("pool y", y, ref::maxpool2_forward(to_double(x), xs), 0, 0, &h.out)) << xs.str();
+    h.backward(x, xs, y, dy, dx);
+    EXPECT_TRUE(all_close("pool dx", dx, ref::maxpool2_backward(to_double(x), xs, to_double(dy)), 0, 0, &xs))
+        << xs.str();
+  }
+}
+
 TEST(MaxPool2Cpu, TiesGoToTheFirstMaximum) {
   // One 4×6 plane, six windows (row-major: w0 w1 w2 / w3 w4 w5), hand-written:
   //  w0: all equal             → (0,0)     w1: (0,1) = (1,1) max → (0,1)
