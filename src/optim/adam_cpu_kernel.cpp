@@ -1,6 +1,6 @@
 // adam_cpu_kernel.h. The portable loop is built for the baseline x86-64 of the build (SSE2:
 // four lanes, and sqrt/div dominate: ~0.8 ms per step for the seed net's 1.72 M parameters on
-// two Zen 5 cores); the AVX-512 loop does the same in ~0.4 ms, at the memory's pace.
+// two Zen 4 cores); the AVX-512 loop does the same in ~0.4 ms, at the memory's pace.
 #include "optim/adam_cpu_kernel.h"
 
 #include <math.h>
