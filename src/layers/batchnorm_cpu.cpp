@@ -2,8 +2,8 @@
 // Every pass runs per (sample, channel) plane in memory order, split over the threads by
 // samples as the convolutions are: each thread reads the planes it wrote (by channel, half of
 // every channel's planes came from the other thread, whose next writes to them then waited on
-// this thread's copies: +0.3 ms per step on 2 threads when the VM's vCPUs sit on different
-// CCDs). A channel's sum adds its planes' sums in sample order, independent of the thread
+// this thread's copies: ~1 ms more per seed step on 2 threads when the VM's vCPUs sit on
+// different CCDs). A channel's sum adds its planes' sums in sample order, independent of the thread
 // count. Loops are in cpu_simd.h.
 #include <omp.h>
 

@@ -197,7 +197,7 @@ FwdPlan fwd_plan(int n) {
 }
 
 // pad_input's rows copied with masked vector moves: the rows are short (28 and 14 floats in the
-// seed net) and a memcpy call per row (~50,000 per training step) cost ~2 % of the step.
+// seed net), and a memcpy call per row (~50,000 per training step) measured 0.6 % slower.
 void pad_input_avx512(const Geom& g, const float* x, float* xpad) {
   for (int ci = 0; ci < g.c; ++ci)
     for (int iy = 0; iy < g.h; ++iy) {
