@@ -22,12 +22,13 @@ JOBS=${JOBS:-$(nproc)}
 packages=(
   build-essential cmake ninja-build pkg-config git             # toolchain
   libopenblas-openmp-dev libdnnl-dev                           # CPU GEMM (OpenMP threads), oneDNN
+  ocl-icd-opencl-dev                                           # oneDNN's CMake config requires OpenCL
   libhdf5-dev hdf5-tools zlib1g-dev libssl-dev                 # shards, checksums, h5dump
   libopenmpi-dev openmpi-bin                                   # MPI ranks
   libcli11-dev nlohmann-json3-dev                              # flags, manifest
   libonnx-dev libprotobuf-dev libpng-dev gnuplot-nox           # export, predict, pictures
   libgtest-dev clang libclang-rt-14-dev                        # tests, sanitizers, fuzzers
-  slurm-wlm munge                                              # the local Slurm test harness
+  slurm-wlm munge procps iproute2                              # the local Slurm test harness (ps, ss)
   python3-onnx python3-opencv python3-numpy python3-h5py       # ONNX / OpenCV checks
   dataset-fashion-mnist python3                                # real data (Debian)
 )
