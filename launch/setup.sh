@@ -47,9 +47,10 @@ if ((${#missing[@]})); then
     sudo="sudo"
   fi
   echo "setup.sh: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  t0=$SECONDS
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "setup.sh: installed ${#missing[@]} packages (and their dependencies) in $((SECONDS - t0)) s"
 else
   echo "setup.sh: all ${#packages[@]} packages present"
 fi
@@ -61,6 +62,8 @@ fi
 
 if ((build)); then
   echo "setup.sh: configuring ($BUILD_TYPE) and building in $BUILD_DIR with $JOBS jobs"
+  t0=$SECONDS
   cmake -S "$root" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-}
   cmake --build "$BUILD_DIR" -j "$JOBS"
+  echo "setup.sh: configured and built in $((SECONDS - t0)) s"
 fi

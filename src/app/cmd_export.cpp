@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "export/model_file.h"
 #include "export/onnx_export.h"
+#include "io/model_io.h"
+#include "io/output_file.h"
 
 namespace mnist_dist {
 
@@ -26,7 +28,8 @@ int run_export(int argc, char** argv) {
                "Fold BatchNorm into the preceding convolution (default: a BatchNormalization node "
                "in inference form, with the running statistics)");
   app.footer("Example:\n  mnist_dist export --checkpoint model.h5 --onnx model.onnx\n"
-             "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files).");
+             "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
+             "  5 no space left to write the ONNX file (nothing half-written).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -40,7 +43,9 @@ int run_export(int argc, char** argv) {
     // The file named here may predate sidecars: read it, unverified, after saying so.
     if (std::filesystem::is_regular_file(checkpoint) && !has_sidecar(checkpoint))
       std::fprintf(stderr, "mnist_dist export: %s\n", unverified_warning(checkpoint).c_str());
+    check_output_file("--onnx", onnx_path, 0, "model.onnx");  // the path, before any work
     const Model model = load_model_file(checkpoint, 1, &info, MissingSidecar::kAllow);
+    check_output_file("--onnx", onnx_path, model_file_bytes(model), "model.onnx");  // and the room
     export_onnx(model, onnx_path, OnnxExportOptions{fold, checkpoint});
     bool has_bn = false;
     for (size_t i = 0; i < model.num_layers(); ++i) has_bn = has_bn || model.layer(i).kind() == "batchnorm";
@@ -54,6 +59,9 @@ int run_export(int argc, char** argv) {
   } catch (const UserError& e) {
     std::fprintf(stderr, "mnist_dist export: error: %s\n", e.what());
     return kExitUsage;
+  } catch (const NoSpaceError& e) {
+    std::fprintf(stderr, "mnist_dist export: error: %s\n", e.what());
+    return kExitNoSpace;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist_dist export: internal error: %s\n", e.what());
     return kExitInternal;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "export/model_file.h"
 #include "layers/softmax_xent.h"
+#include "io/output_file.h"
 #include "report/digit_image.h"
 #include "report/image_io.h"
 #include "report/run_dir.h"
@@ -154,9 +155,14 @@ int run_predict(int argc, char** argv) {
       ->capture_default_str();
   app.footer("Examples:\n  mnist_dist predict --checkpoint model.h5 seven.png digit.pgm\n"
              "  mnist_dist predict --checkpoint model.h5 --data data/mnist-h5 --split test\n"
-             "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files).");
+             "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
+             "  5 no space left to write --report or --predictions (nothing half-written).");
   try {
     app.parse(argc, argv);
+    if (threads > max_threads())
+      throw CLI::ValidationError("--threads " + std::to_string(threads) + " is more than 4 x the " +
+                                 std::to_string(usable_cores()) + " cores this process may use; use at most " +
+                                 std::to_string(max_threads()));
     if (images.empty() && data_dir.empty())
       throw CLI::ValidationError("nothing to do: give pictures to classify and/or --data DIR");
     if (data_dir.empty() && (!report.empty() || !predictions.empty()))
@@ -172,6 +178,9 @@ int run_predict(int argc, char** argv) {
     set_threads(threads > 0 ? threads : default_threads(1));
     Context ctx;
     ctx.threads = threads > 0 ? threads : default_threads(1);
+    // Outputs first: a path that cannot be written fails before any work.
+    check_output_file("--report", report, kSmallOutputBytes, "report.json");
+    check_output_file("--predictions", predictions, kSmallOutputBytes, "predictions.csv");
     // The file named here may predate sidecars: read it, unverified, after saying so.
     if (std::filesystem::is_regular_file(checkpoint) && !has_sidecar(checkpoint))
       std::fprintf(stderr, "mnist_dist predict: %s\n", unverified_warning(checkpoint).c_str());
@@ -183,6 +192,9 @@ int run_predict(int argc, char** argv) {
   } catch (const UserError& e) {
     std::fprintf(stderr, "mnist_dist predict: error: %s\n", e.what());
     return kExitUsage;
+  } catch (const NoSpaceError& e) {
+    std::fprintf(stderr, "mnist_dist predict: error: %s\n", e.what());
+    return kExitNoSpace;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist_dist predict: internal error: %s\n", e.what());
     return kExitInternal;

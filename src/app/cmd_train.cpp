@@ -143,13 +143,21 @@ int run_train(int argc, char** argv) {
       "Other commands: mnist_dist predict | export | plot --help (classify pictures, ONNX, pictures of a run).\n"
       "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
       "  3 stopped by SIGTERM/SIGUSR1 (checkpoint written when --checkpoint-dir is set),\n"
-      "  4 training diverged (non-finite loss; no checkpoint of those weights).");
+      "  4 training diverged (non-finite loss; no checkpoint of those weights),\n"
+      "  5 no space left to write a checkpoint, the model or the run directory (the partial file\n"
+      "    removed, earlier checkpoints intact).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "mnist_dist: error: %s\nRun 'mnist_dist --help' for the options.\n", e.what());
+    return kExitUsage;
+  }
+  if (cfg.threads > max_threads()) {
+    std::fprintf(stderr, "mnist_dist: error: --threads %d is more than 4 x the %d cores this process may use; "
+                         "use at most %d (0 = one per core, shared by the ranks of the node)\n",
+                 cfg.threads, usable_cores(), max_threads());
     return kExitUsage;
   }
   cfg.sync_bn = bn == "sync";
@@ -205,6 +213,8 @@ int run_train(int argc, char** argv) {
     return result.preempted ? kExitPreempted : kExitOk;
   } catch (const UserError& e) {
     return fail("error", e.what(), kExitUsage);
+  } catch (const NoSpaceError& e) {
+    return fail("error", e.what(), kExitNoSpace);
   } catch (const TrainingDiverged& e) {
     return fail("error", e.what(), kExitDiverged);
   } catch (const std::exception& e) {

@@ -13,10 +13,18 @@ class UserError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exit codes shared by every executable.
+// An output file could not be written for lack of space (ENOSPC, EDQUOT): the message names the
+// file, the bytes needed and the bytes free; the partial file has been removed. Exit kExitNoSpace.
+class NoSpaceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Exit codes shared by every executable (3 and 4: train/stop_signal.h, train/trainer.h).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInternal = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNoSpace = 5;
 
 // Prints "[rank r/host] fatal: <what> (file:line)" to stderr and ends the whole job.
 // When a communicator with an abort hook is installed (MPI), it is used; otherwise exit(1).

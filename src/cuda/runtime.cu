@@ -1,6 +1,7 @@
 // CUDA implementations of cuda/cuda_runtime_api.h: GPU discovery and selection, memory, copies,
 // staged uploads on the context's copy stream.
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -39,7 +40,12 @@ int usable_gpu_count(std::string* why) {
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    if (why != nullptr) *why = std::string("CUDA: ") + cudaGetErrorString(e);
+    // Without the kernel driver the runtime says "CUDA driver version is insufficient", which
+    // reads like an old driver; say what is missing instead.
+    const bool driver = access("/proc/driver/nvidia/version", F_OK) == 0;
+    if (why != nullptr)
+      *why = driver ? std::string("CUDA: ") + cudaGetErrorString(e)
+                    : std::string("no NVIDIA driver: /proc/driver/nvidia/version is absent");
     return 0;
   }
   if (count == 0 && why != nullptr) {

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
+#include "io/output_file.h"
 #include "layers/batchnorm.h"
 #include "report/build_info.h"
 
@@ -217,17 +217,7 @@ void export_onnx(const Model& model, const std::string& path, const OnnxExportOp
   }
   std::string bytes;
   if (!m.SerializeToString(&bytes)) fatal("protobuf could not serialize the ONNX model", __FILE__, __LINE__);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw UserError("cannot write " + tmp);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) throw UserError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw UserError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  write_file_atomically("ONNX model", path, bytes.data(), bytes.size());
 }
 
 }  // namespace mnist_dist

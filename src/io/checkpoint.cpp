@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data_pipeline/hdf5_util.h"
+#include "io/h5_image.h"
 #include "io/model_io.h"
 #include "io/sidecar.h"
 #include "train/replica_check.h"
@@ -58,21 +59,19 @@ std::string checkpoint_file_name(int64_t global_step) {
   return buf;
 }
 
+uint64_t checkpoint_file_bytes(const Model& model, const Adam& adam) {
+  return model_file_bytes(model) + 2 * adam.count() * sizeof(float);
+}
+
 void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
                       const CheckpointMeta& meta) {
-  h5::quiet_errors();
-  const std::string tmp = path + ".tmp";
-  {
-    const hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (id < 0) throw UserError("cannot create checkpoint " + tmp + ": " + h5::error_message());
-    h5::Handle file = h5::file(id);
-    write_model_tensors(file.get(), model, kCheckpointFormat);
-    h5::Handle g(MD_H5(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), H5Gclose);
-    Moments mo(adam.count());
-    adam.download_moments(mo.m.data(), mo.v.data());
-    write_flat(file.get(), "optimizer/m", mo.m.data(), adam.count());
-    write_flat(file.get(), "optimizer/v", mo.v.data(), adam.count());
-    const hid_t f = file.get();
+  Moments mo(adam.count());
+  adam.download_moments(mo.m.data(), mo.v.data());
+  const std::vector<unsigned char> bytes = build_h5_image([&](hid_t f) {
+    write_model_tensors(f, model, kCheckpointFormat);
+    h5::Handle g(MD_H5(H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), H5Gclose);
+    write_flat(f, "optimizer/m", mo.m.data(), adam.count());
+    write_flat(f, "optimizer/v", mo.v.data(), adam.count());
     h5::write_attr(f, "optimizer", std::string("adam"));
     h5::write_attr(f, "adam_step", static_cast<int64_t>(adam.steps()));
     h5::write_attr(f, "global_step", meta.global_step);
@@ -88,9 +87,8 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
     h5::write_attr(f, "world_size", meta.world_size);
     h5::write_attr(f, "config", meta.config_json);
     h5::write_attr(f, "checksum_fnv1a64", content_checksum(model, mo));
-    MD_H5(H5Fflush(f, H5F_SCOPE_GLOBAL));
-  }  // closed: the bytes to hash are final
-  publish_with_sidecar(tmp, path);  // sidecar first, then the checkpoint's name
+  });
+  publish_with_sidecar("checkpoint", bytes, path);  // sidecar first, then the checkpoint's name
 }
 
 CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam, MissingSidecar missing) {

@@ -34,8 +34,12 @@ struct CheckpointMeta {
 // ckpt-<global step, 10 digits>.h5
 std::string checkpoint_file_name(int64_t global_step);
 
+// Bytes of one checkpoint of `model` and `adam` (an upper bound, for the start-up space check).
+uint64_t checkpoint_file_bytes(const Model& model, const Adam& adam);
+
 // Writes the model's host copies (sync_to_host() first on a GPU) and Adam's moments, then the
-// sidecar `path`.sha256, then renames the file to `path`.
+// sidecar `path`.sha256, then renames the file to `path`. NoSpaceError on a full disk (the
+// partial file removed, earlier checkpoints untouched).
 void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
                       const CheckpointMeta& meta);
 

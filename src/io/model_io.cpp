@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/h5_image.h"
+#include "io/output_file.h"
 
 namespace mnist_dist {
 namespace fs = std::filesystem;
@@ -71,21 +73,16 @@ void read_model_tensors(hid_t file, Model& model, const std::string& path) {
   a.sync_to_device();
 }
 
+uint64_t model_file_bytes(const Model& model) {
+  const ParamArena& a = model.arena();
+  return (a.param_count() + a.state_count()) * sizeof(float) + kFileOverheadBytes;
+}
+
 void save_model(const Model& model, const std::string& path) {
-  h5::quiet_errors();
-  const fs::path target(path);
-  if (target.has_parent_path() && !fs::is_directory(target.parent_path()))
-    throw UserError("--save " + path + ": directory " + target.parent_path().string() +
-                    " does not exist");
-  const std::string tmp = path + ".tmp";
-  {
-    const hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (id < 0) throw UserError("cannot create " + tmp + ": " + h5::error_message());
-    h5::Handle file = h5::file(id);
-    write_model_tensors(file.get(), model, kModelFormat);
-    MD_H5(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
-  }  // closed: the bytes to hash are final
-  publish_with_sidecar(tmp, path);  // sidecar first, then the model's name (io/sidecar.cpp)
+  check_output_file("--save", path, 0, "model.h5");
+  const std::vector<unsigned char> bytes =
+      build_h5_image([&](hid_t file) { write_model_tensors(file, model, kModelFormat); });
+  publish_with_sidecar("model", bytes, path);  // sidecar first, then the model's name (io/sidecar.cpp)
 }
 
 data::h5::Handle open_model_file(const std::string& path, MissingSidecar missing) {

@@ -8,6 +8,7 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 
 #include "data_pipeline/hdf5_util.h"
@@ -20,6 +21,12 @@ inline constexpr const char* kModelFormat = "mnist_dist-model";
 inline constexpr const char* kCheckpointFormat = "mnist_dist-checkpoint";
 inline constexpr int kModelFormatVersion = 1;
 
+// Room an HDF5 file needs beyond its float data (superblock, groups, attributes), rounded up.
+inline constexpr uint64_t kFileOverheadBytes = 256 * 1024;
+// Bytes of a saved model of `model` (an upper bound, for the start-up space check).
+uint64_t model_file_bytes(const Model& model);
+// Writes the model's host copies (sync_to_host() first on a GPU) to `path` with its sidecar;
+// NoSpaceError on a full disk (nothing left behind), UserError for a bad path.
 void save_model(const Model& model, const std::string& path);
 
 // Checks `path` against its sidecar (without one: UserError with kRefuse; with kAllow read

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data_pipeline/sha256.h"
+#include "io/output_file.h"
 
 namespace mnist_dist {
 namespace fs = std::filesystem;
@@ -24,17 +25,6 @@ void rename_or_throw(const std::string& from, const std::string& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
   if (ec) throw UserError("cannot rename " + from + " to " + to + ": " + ec.message());
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) throw UserError("cannot create " + path + ": " + std::strerror(errno));
-  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !wrote) {
-    std::error_code ec;
-    fs::remove(path, ec);
-    throw UserError("cannot write " + path + " (disk full?)");
-  }
 }
 
 // The digest of a sha256sum line "<64 hex>  <name>" (or " *<name>", binary mode), lower case;
@@ -62,7 +52,8 @@ bool has_sidecar(const std::string& file) {
 }
 
 // The order, and why no interruption leaves a file that passes verification but is incomplete:
-//   1. `tmp` is complete and closed; its SHA-256 is computed from those bytes;
+//   1. the bytes are written to `tmp` = "<path>.tmp" (a failure removes it); their SHA-256 is
+//      computed from the same bytes in memory;
 //   2. the sidecar is written to "<path>.sha256.tmp" and renamed to "<path>.sha256";
 //   3. `tmp` is renamed to `path`.
 // rename(2) is atomic, so a crash leaves one of: nothing new under a final name (before 2's
@@ -74,12 +65,23 @@ bool has_sidecar(const std::string& file) {
 // this writes has its sidecar when it appears, so a missing sidecar means an older writer (or a
 // deleted sidecar), never an interrupted write. No fsync: after a power loss, a file or sidecar
 // whose bytes did not reach the disk fails the check, which is what the sidecar is for.
-void publish_with_sidecar(const std::string& tmp, const std::string& path) {
-  const std::string digest = data::sha256_file(tmp);
+void publish_with_sidecar(const std::string& what, const std::vector<unsigned char>& bytes,
+                          const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  write_whole_file(what, tmp, bytes.data(), bytes.size(), path);
+  data::Sha256 sha;
+  sha.update(bytes.data(), bytes.size());
   const std::string side = sidecar_path(path);
-  write_text(side + ".tmp", digest + "  " + base_name(path) + "\n");
-  rename_or_throw(side + ".tmp", side);
-  rename_or_throw(tmp, path);
+  const std::string line = sha.hex_digest() + "  " + base_name(path) + "\n";
+  try {
+    write_whole_file("sidecar", side + ".tmp", line.data(), line.size(), side);
+    rename_or_throw(side + ".tmp", side);
+    rename_or_throw(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
 }
 
 SidecarCheck check_sidecar(const std::string& file, const std::string& fix) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace mnist_dist {
 
@@ -11,9 +12,11 @@ namespace mnist_dist {
 std::string sidecar_path(const std::string& file);
 bool has_sidecar(const std::string& file);
 
-// Gives the complete, closed file `tmp` the name `path`, with its sidecar written first (the
-// .cpp says why that order is safe). UserError naming the file when a step fails.
-void publish_with_sidecar(const std::string& tmp, const std::string& path);
+// Writes `bytes` (a complete file) to `path`.tmp, then the sidecar, then renames the file to
+// `path` (the .cpp says why that order is safe). `what` names the file in errors ("checkpoint",
+// "model"): NoSpaceError on a full disk (nothing new left behind), UserError otherwise.
+void publish_with_sidecar(const std::string& what, const std::vector<unsigned char>& bytes,
+                          const std::string& path);
 
 // What a reader does with a file that has no sidecar (written by mnist_dist before sidecars).
 enum class MissingSidecar {

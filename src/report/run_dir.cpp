@@ -8,9 +8,9 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
+#include "io/output_file.h"
 
 namespace mnist_dist {
 namespace fs = std::filesystem;
@@ -34,6 +34,7 @@ std::string create_run_dir(const std::string& requested, bool continuing) {
   std::error_code ec;
   if (!requested.empty()) {
     const fs::path dir(requested);
+    check_output_dir("--run-dir", requested, kSmallOutputBytes);
     if (fs::exists(dir / "config.json") && !continuing)
       throw UserError("--run-dir " + requested +
                       " already holds a run (config.json): choose a new directory, or pass --resume "
@@ -58,17 +59,7 @@ std::string create_run_dir(const std::string& requested, bool continuing) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw UserError("cannot write " + tmp + ": " + std::strerror(errno));
-    f.write(content.data(), static_cast<std::streamsize>(content.size()));
-    f.close();
-    if (!f) throw UserError("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw UserError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  write_file_atomically("file", path, content.data(), content.size());
 }
 
 void append_line(const std::string& path, const std::string& line) {
@@ -78,8 +69,11 @@ void append_line(const std::string& path, const std::string& line) {
   const ssize_t n = ::write(fd, s.data(), s.size());
   const int err = errno;
   ::close(fd);
-  if (n != static_cast<ssize_t>(s.size()))
-    throw UserError("cannot append to " + path + ": " + std::strerror(n < 0 ? err : ENOSPC));
+  if (n != static_cast<ssize_t>(s.size())) {
+    if (n < 0 && err != ENOSPC && err != EDQUOT) throw UserError("cannot append to " + path + ": " + std::strerror(err));
+    throw NoSpaceError("cannot append to " + path + ": no space left on the disk (" + describe_bytes(s.size()) +
+                       " needed, " + describe_bytes(free_bytes(fs::path(path).parent_path().string())) + " free)");
+  }
 }
 
 }  // namespace mnist_dist

@@ -21,6 +21,7 @@
 #include "data_pipeline/shard_reader.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
+#include "io/output_file.h"
 #include "layers/softmax_xent.h"
 #include "model/model.h"
 #include "optim/adam.h"
@@ -64,11 +65,6 @@ void validate(const TrainConfig& c, int world) {
   if (!(c.bucket_mb > 0.0)) throw UserError("--bucket-mb must be positive");
   if (c.grad_exchange != "auto" && c.grad_exchange != "sharded" && c.grad_exchange != "buckets")
     throw UserError("--grad-exchange must be auto, sharded or buckets (got '" + c.grad_exchange + "')");
-  if (!c.save_path.empty()) {
-    const std::filesystem::path parent = std::filesystem::path(c.save_path).parent_path();
-    if (!parent.empty() && !std::filesystem::is_directory(parent))
-      throw UserError("--save " + c.save_path + ": directory " + parent.string() + " does not exist");
-  }
   if (c.checkpoint_every < 0) throw UserError("--checkpoint-every must be a step count >= 1 or 'epoch'");
   if (c.keep_checkpoints < 1) throw UserError("--keep-checkpoints must be at least 1");
   if (c.resume == "auto" && c.checkpoint_dir.empty())
@@ -106,9 +102,11 @@ struct Trainer::Impl {
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
-    if (sampler.steps_per_epoch() == 0)
-      throw UserError("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
-                      std::to_string(reader.size()) + " training samples with --drop-last");
+    // Every output this run will write, checked before any work (rank 0 writes them all).
+    if (comm.rank() == 0) {
+      check_output_file("--save", cfg.save_path, model_file_bytes(model), "model.h5");
+      check_output_dir("--checkpoint-dir", cfg.checkpoint_dir, checkpoint_file_bytes(model, adam));
+    }
     model.init(cfg.seed);
     // Every replica starts from rank 0's weights (equal by seed already; this makes it a rule).
     broadcast_arena();
@@ -242,7 +240,12 @@ struct Trainer::Impl {
       m.config_json = config_json();
       path = (std::filesystem::path(cfg.checkpoint_dir) / checkpoint_file_name(m.global_step)).string();
       model.arena().sync_to_host();
-      write_checkpoint(path, model, adam, m);
+      try {
+        write_checkpoint(path, model, adam, m);
+      } catch (const NoSpaceError& e) {
+        throw NoSpaceError(std::string(e.what()) + "; the checkpoints written before are intact in " +
+                           cfg.checkpoint_dir + " (--resume auto continues from the newest)");
+      }
       prune_checkpoints(cfg.checkpoint_dir, cfg.keep_checkpoints);
     }
     comm.barrier();
@@ -258,6 +261,10 @@ struct Trainer::Impl {
 
   Model build_model() {
     if (reader.size() == 0) throw UserError(cfg.data_dir + ": the train split is empty");
+    if (static_cast<size_t>(cfg.batch_size) > reader.size())
+      throw UserError("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
+                      std::to_string(reader.size()) + " training samples of " + cfg.data_dir +
+                      "; use at most " + std::to_string(reader.size()));
     const Shape input{1, 1, static_cast<int>(reader.rows()), static_cast<int>(reader.cols())};
     if (input.h % 4 != 0 || input.w % 4 != 0 || input.h < 12 || input.w < 12)
       throw UserError(cfg.data_dir + ": images are " + std::to_string(input.h) + "x" +

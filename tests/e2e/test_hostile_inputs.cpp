@@ -709,7 +709,53 @@ std::vector<Case> cases() {
                         (s.dir() / "run").string() + " --save " + (s.dir() / "no/such/dir/m.h5").string();
                }, {"directory", "no/such/dir does not exist"}});
   c.push_back({"batch_larger_than_data_with_drop_last", [](Scene& s) { return s.dist("--batch-size 1000 --drop-last"); },
-               {"--batch-size 1000 exceeds the 420 training samples with --drop-last"}});
+               {"--batch-size 1000 exceeds the 420 training samples", "use at most 420"}});
+  c.push_back({"batch_larger_than_data", [](Scene& s) { return s.dist("--batch-size 1000"); },
+               {"--batch-size 1000 exceeds the 420 training samples", "use at most 420"}});
+  c.push_back({"batch_size_two_billion", [](Scene& s) { return s.dist("--batch-size 2000000000"); },  // was bad_alloc
+               {"--batch-size 2000000000 exceeds the 420 training samples"}});
+  c.push_back({"threads_beyond_four_per_core", [](Scene& s) { return s.dist("--threads 100000"); },
+               {"--threads 100000 is more than 4 x the", "cores this process may use; use at most"}});
+  c.push_back({"predict_threads_beyond_four_per_core", [](Scene& s) {
+                 return kDist + " predict --threads 100000 --checkpoint " + world().saved_model("seed").string() +
+                        " --data " + s.data().string();
+               }, {"--threads 100000 is more than 4 x the"}});
+  // --- outputs that cannot be written: refused at start-up, before any training -------------
+  c.push_back({"save_is_a_directory", [](Scene& s) {  // was: trained, then lost the model
+                 fs::create_directories(s.dir() / "models");
+                 return s.dist("--save " + (s.dir() / "models").string());
+               }, {"--save", "models is a directory; name a file, e.g.", "models/model.h5"}});
+  c.push_back({"save_under_a_file", [](Scene& s) {
+                 write_bytes(s.dir() / "plain", "a file\n");
+                 return s.dist("--save " + (s.dir() / "plain/m.h5").string());
+               }, {"--save", "plain is not a directory"}});
+  c.push_back({"run_dir_is_a_file", [](Scene& s) {
+                 write_bytes(s.dir() / "plain", "a file\n");
+                 s.guard(s.dir() / "plain");
+                 return s.dist("--run-dir " + (s.dir() / "plain").string());
+               }, {"--run-dir", "cannot be created: a file of that name exists"}});
+  c.push_back({"checkpoint_dir_under_a_file", [](Scene& s) {
+                 write_bytes(s.dir() / "plain", "a file\n");
+                 return s.dist("--checkpoint-dir " + (s.dir() / "plain/ck").string());
+               }, {"--checkpoint-dir", "cannot be created:", "plain is not a directory"}});
+  c.push_back({"predict_report_is_a_directory", [](Scene& s) {
+                 fs::create_directories(s.dir() / "out");
+                 return kDist + " predict --checkpoint " + world().saved_model("seed").string() + " --data " +
+                        s.data().string() + " --report " + (s.dir() / "out").string();
+               }, {"--report", "out is a directory; name a file, e.g.", "out/report.json"}});
+  c.push_back({"predict_predictions_in_missing_directory", [](Scene& s) {
+                 return kDist + " predict --checkpoint " + world().saved_model("seed").string() + " --data " +
+                        s.data().string() + " --predictions " + (s.dir() / "no/such/p.csv").string();
+               }, {"--predictions", "no/such does not exist"}});
+  c.push_back({"export_onnx_is_a_directory", [](Scene& s) {
+                 fs::create_directories(s.dir() / "out");
+                 return kDist + " export --checkpoint " + world().saved_model("seed").string() + " --onnx " +
+                        (s.dir() / "out").string();
+               }, {"--onnx", "out is a directory; name a file, e.g.", "out/model.onnx"}});
+  c.push_back({"export_onnx_in_missing_directory", [](Scene& s) {
+                 return kDist + " export --checkpoint " + world().saved_model("seed").string() + " --onnx " +
+                        (s.dir() / "no/such/m.onnx").string();
+               }, {"--onnx", "no/such does not exist"}});
   c.push_back({"batch_smaller_than_ranks", [](Scene& s) { return s.dist("--batch-size 1"); },
                {"--batch-size 1 is smaller than the 2 ranks"}, {}, 2});
   return c;

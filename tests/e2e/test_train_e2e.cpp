@@ -80,6 +80,18 @@ TEST_F(TrainE2E, SameSeedSameResult) {
   EXPECT_EQ(last_value(a.output, "Test loss: "), last_value(b.output, "Test loss: "));
 }
 
+// On a machine without the NVIDIA kernel driver, the CUDA runtime's own words ("CUDA driver
+// version is insufficient") read like an old driver; the notice says what is missing.
+TEST_F(TrainE2E, WithoutAnNvidiaDriverTheNoticeSaysSo) {
+  if (!MD_BUILT_WITH_CUDA) GTEST_SKIP() << "built without CUDA: the notice says 'built without CUDA'";
+  if (fs::exists("/proc/driver/nvidia/version")) GTEST_SKIP() << "this machine has an NVIDIA driver";
+  const auto r = run_command(kDist + " --data " + data() + " --device auto --max-steps 1 --threads 1 -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("mnist_dist: note: no usable GPU (no NVIDIA driver: /proc/driver/nvidia/version is "
+                          "absent); training on the CPU"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("insufficient"), std::string::npos) << r.output;
+}
+
 TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
   struct Case { std::string args, expect; };
   const std::vector<Case> cases = {
