@@ -25,6 +25,7 @@
 
 namespace fs = std::filesystem;
 namespace h5 = mnist_dist::data::h5;
+using mnist_dist::testing::lines_with;
 using mnist_dist::testing::run_command;
 
 namespace {
@@ -762,14 +763,6 @@ std::vector<Case> cases() {
 }
 
 class Hostile : public ::testing::TestWithParam<Case> {};
-
-std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.find(needle) != std::string::npos) out.push_back(line);
-  return out;
-}
 
 TEST_P(Hostile, ExitsTwoWithOneClearLineAndLeavesOutputsIntact) {
   const Case& c = GetParam();

@@ -20,6 +20,7 @@
 #include "run_command.h"
 
 namespace fs = std::filesystem;
+using mnist_dist::testing::lines_with;
 using mnist_dist::testing::run_command;
 
 namespace {
@@ -33,14 +34,6 @@ std::string read_text(const fs::path& p) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.find(needle) != std::string::npos) out.push_back(line);
-  return out;
 }
 
 // A tmpfs of `size` (e.g. "2m") mounted at `at` for the test's lifetime, read-only if asked.
