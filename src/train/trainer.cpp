@@ -269,9 +269,17 @@ struct Trainer::Impl {
     if (input.h % 4 != 0 || input.w % 4 != 0 || input.h < 12 || input.w < 12)
       throw UserError(cfg.data_dir + ": images are " + std::to_string(input.h) + "x" +
                       std::to_string(input.w) + "; the models need sizes divisible by 4, at least 12");
+    // An evaluation pass never holds more samples than the larger evaluation split: a larger
+    // --eval-batch-size gives the same passes, so the buffers are sized for what is used.
+    int eval_batch = 0;
+    if (comm.rank() == 0 && cfg.evaluate) {
+      const size_t largest = std::max(data::ShardReader::open(cfg.data_dir, "val").size(),
+                                      data::ShardReader::open(cfg.data_dir, "test").size());
+      eval_batch = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg.eval_batch_size), std::max<size_t>(largest, 1)));
+    }
     const int world = comm.size();
     per_rank = (cfg.batch_size + world - 1) / world;  // no slice is larger than ceil(B / W)
-    const int max_batch = std::max(per_rank, comm.rank() == 0 && cfg.evaluate ? cfg.eval_batch_size : 0);
+    const int max_batch = std::max(per_rank, eval_batch);
     return Model(cfg.model, backend, input, reader.num_classes(), max_batch);
   }
 

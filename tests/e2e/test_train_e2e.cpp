@@ -92,6 +92,16 @@ TEST_F(TrainE2E, WithoutAnNvidiaDriverTheNoticeSaysSo) {
   EXPECT_EQ(r.output.find("insufficient"), std::string::npos) << r.output;
 }
 
+// An evaluation batch larger than the data is one pass over it (was std::bad_alloc at 2e9).
+TEST_F(TrainE2E, AnEvaluationBatchLargerThanTheDataIsOnePass) {
+  const std::string cmd = kDist + " --data " + data() + " --max-steps 3 --threads 1 -q";
+  const auto big = run_command(cmd + " --eval-batch-size 2000000000");
+  ASSERT_EQ(big.exit_code, 0) << big.output;
+  const auto exact = run_command(cmd + " --eval-batch-size 900");  // the validation split: 900
+  ASSERT_EQ(exact.exit_code, 0) << exact.output;
+  EXPECT_EQ(last_value(big.output, "Test loss: "), last_value(exact.output, "Test loss: "));
+}
+
 TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
   struct Case { std::string args, expect; };
   const std::vector<Case> cases = {

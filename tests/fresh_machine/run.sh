@@ -129,7 +129,11 @@ trap 'exit 130' INT TERM
 
 tar -xf "$tarball" -C "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-echo "fresh" > "$root/etc/hostname"
+# A chroot shares this machine's host name; an installed Debian lists its own in /etc/hosts
+# (sudo warns "unable to resolve host" otherwise).
+hostname > "$root/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' "$(hostname)" \
+  > "$root/etc/hosts"
 
 # This network's own certificate authorities: every machine of such a site trusts them (its
 # https goes through an intercepting proxy); a brand-new Debian does not.
