@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# weight_hashes.sh: trains the same short run in several configurations (ranks, gradient
+# exchange, threads) and prints the SHA-256 of each saved model's weights, one line per
+# configuration (over the tensors: tensor_sha256.py, needs /usr/bin/python3 with h5py).
+# Refactorings prove "the same numbers, bit for bit" by comparing these lines
+# between two builds; deterministic training expects every line to show the same hash.
+# Usage: tests/determinism/weight_hashes.sh --data DIR [--bin MNIST_DIST] [--steps N]
+#          [--model seed|lenet5] [--out DIR]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin="$root/build/mnist_dist"; data=""; steps=20; model=seed; out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --data) data="$2"; shift 2 ;;
+    --bin) bin="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --model) model="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "weight_hashes.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$data" ]] || { echo "weight_hashes.sh: --data DIR is required" >&2; exit 2; }
+[[ -x "$bin" ]] || { echo "weight_hashes.sh: $bin is not an executable (--bin)" >&2; exit 2; }
+if [[ -z "$out" ]]; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
+mkdir -p "$out"
+common=(--data "$data" --model "$model" --epochs 1 --max-steps "$steps" --batch-size 128
+        --device cpu --quiet --timeout 120)
+run() {  # name ranks threads [extra flags...]
+  local name=$1 ranks=$2 threads=$3; shift 3
+  local file="$out/$name.h5"
+  if [[ "$ranks" = 1 ]]; then
+    "$bin" "${common[@]}" --threads "$threads" --run-dir "$out/run-$name" --save "$file" "$@" >/dev/null
+  else
+    MNIST_DIST="$bin" RUN_LOCAL_BIND=none "$root/launch/run_local.sh" -n "$ranks" "${common[@]}" \
+      --threads "$threads" --run-dir "$out/run-$name" --save "$file" "$@" >/dev/null 2>&1
+  fi
+  printf '%-28s %s\n' "$name" "$("$root/tests/determinism/tensor_sha256.py" "$file" | cut -d' ' -f1)"
+}
+run 1rank-2threads 1 2
+run 1rank-1thread 1 1
+run 2ranks-sharded 2 1 --grad-exchange sharded
+run 2ranks-buckets 2 1 --grad-exchange buckets
+run 4ranks-auto 4 1
