@@ -17,7 +17,7 @@
 #include "report/digit_image.h"
 #include "report/image_io.h"
 #include "report/run_dir.h"
-#include "report/split_loader.h"
+#include "train/split_loader.h"
 #include "report/test_report.h"
 #include "train/evaluator.h"
 

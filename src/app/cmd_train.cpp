@@ -46,7 +46,7 @@ const CLI::Validator kNonNegative = number_check(false);
 
 }  // namespace
 
-int run_train(int argc, char** argv) {
+int run_train(int argc, char** argv, StepHook* hook) {
   TrainConfig cfg;
   std::string bn = "sync";
   std::string device = "auto";
@@ -208,7 +208,7 @@ int run_train(int argc, char** argv) {
     cfg.progress_every = progress_interval(static_cast<ProgressMode>(mode), log_every);
     ConsoleObserver console(static_cast<ProgressMode>(mode), log_every);
     RunRecorder recorder({run_dir, log_every, true, {argv, argv + argc}, cli_flags(app)}, log);
-    const TrainResult result = train(cfg, *comm, log, {&recorder, &console}, dev.cuda.get());
+    const TrainResult result = train(cfg, *comm, log, {&recorder, &console}, dev.cuda.get(), hook);
     comm->barrier();
     return result.preempted ? kExitPreempted : kExitOk;
   } catch (const UserError& e) {

@@ -77,9 +77,9 @@ void write_checkpoint(const std::string& path, const Model& model, Adam& adam,
     h5::write_attr(f, "global_step", meta.global_step);
     h5::write_attr(f, "epoch", static_cast<int64_t>(meta.epoch));
     h5::write_attr(f, "step_in_epoch", meta.step_in_epoch);
-    h5::write_attr(f, "epoch_loss_sum", meta.epoch_sums[0]);
-    h5::write_attr(f, "epoch_correct", meta.epoch_sums[1]);
-    h5::write_attr(f, "epoch_count", meta.epoch_sums[2]);
+    h5::write_attr(f, "epoch_loss_sum", meta.epoch_sums.loss_sum);
+    h5::write_attr(f, "epoch_correct", meta.epoch_sums.correct);
+    h5::write_attr(f, "epoch_count", meta.epoch_sums.count);
     h5::write_attr(f, "batch_size", meta.batch_size);
     h5::write_attr(f, "seed", meta.seed);
     h5::write_attr(f, "train_samples", meta.train_samples);
@@ -121,9 +121,9 @@ CheckpointMeta read_checkpoint(const std::string& path, Model& model, Adam& adam
   m.global_step = h5::read_int_attr(f, "global_step", path);
   m.epoch = static_cast<int>(h5::read_int_attr(f, "epoch", path));
   m.step_in_epoch = h5::read_int_attr(f, "step_in_epoch", path);
-  m.epoch_sums[0] = h5::read_double_attr(f, "epoch_loss_sum", path);
-  m.epoch_sums[1] = h5::read_double_attr(f, "epoch_correct", path);
-  m.epoch_sums[2] = h5::read_double_attr(f, "epoch_count", path);
+  m.epoch_sums.loss_sum = h5::read_double_attr(f, "epoch_loss_sum", path);
+  m.epoch_sums.correct = h5::read_double_attr(f, "epoch_correct", path);
+  m.epoch_sums.count = h5::read_double_attr(f, "epoch_count", path);
   m.batch_size = h5::read_int_attr(f, "batch_size", path);
   m.seed = h5::read_uint_attr(f, "seed", path);
   m.train_samples = h5::read_int_attr(f, "train_samples", path);

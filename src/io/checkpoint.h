@@ -15,11 +15,22 @@
 
 namespace mnist_dist {
 
+// One epoch's training metrics summed over the samples seen so far (all-reduced as three
+// doubles, in this order).
+struct EpochSums {
+  double loss_sum = 0.0;
+  double correct = 0.0;
+  double count = 0.0;
+  double* data() { return &loss_sum; }
+  static constexpr int kSize = 3;
+};
+static_assert(sizeof(EpochSums) == EpochSums::kSize * sizeof(double), "EpochSums is all-reduced as doubles");
+
 struct CheckpointMeta {
   int64_t global_step = 0;       // optimizer steps applied
   int epoch = 0;                 // 0-based epoch the next step belongs to
   int64_t step_in_epoch = 0;     // steps of that epoch already done
-  double epoch_sums[3] = {0, 0, 0};  // loss sum, correct, count of that epoch so far (all ranks)
+  EpochSums epoch_sums;          // of that epoch so far (all ranks)
   // Identity of the run; a resume must match these.
   std::string model;
   int64_t batch_size = 0;

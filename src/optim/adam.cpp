@@ -14,6 +14,13 @@ namespace mnist_dist {
 Adam::Adam(const AdamConfig& config, size_t count, Backend backend)
     : cfg_(config), m_(backend, count), v_(backend, count) {}
 
+void Adam::reset() {
+  t_ = 0;
+  step_coeffs_ = {};
+  m_.zero();
+  v_.zero();
+}
+
 void Adam::download_moments(float* m, float* v) const {
   m_.download(m, m_.size());
   v_.download(v, v_.size());

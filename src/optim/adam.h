@@ -53,6 +53,9 @@ class Adam {
   // The coefficients of step t (1-based): lr_t = lr·√(1−β2^t)/(1−β1^t).
   adam::Coeffs coeffs(int64_t t) const;
 
+  // Back to the state of a new optimizer (zero moments, step 0) on the same backend.
+  void reset();
+
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
   float* m() { return m_.data(); }  // backend memory

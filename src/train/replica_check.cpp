@@ -19,6 +19,13 @@ uint64_t hash_arena(const ParamArena& arena, bool with_state) {
   return with_state ? hash_bytes(arena.host_state(), arena.state_count() * sizeof(float), h) : h;
 }
 
+void broadcast_replica(Communicator& comm, ParamArena& arena) {
+  arena.sync_to_host();
+  comm.broadcast(arena.host_params(), arena.param_count() * sizeof(float), 0);
+  comm.broadcast(arena.host_state(), arena.state_count() * sizeof(float), 0);
+  arena.sync_to_device();
+}
+
 std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena, bool with_state) {
   std::vector<int> bad;
   if (comm.size() == 1) return bad;

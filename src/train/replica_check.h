@@ -23,6 +23,9 @@ uint64_t hash_arena(const ParamArena& arena, bool with_state = true);
 // Gathers every rank's hash; returns the ranks whose hash differs from rank 0's (same on all).
 std::vector<int> diverged_ranks(Communicator& comm, const ParamArena& arena, bool with_state = true);
 
+// Collective: rank 0's parameters and state to every rank (through the arena's host copies).
+void broadcast_replica(Communicator& comm, ParamArena& arena);
+
 // diverged_ranks, and a fatal error (whole job) on any mismatch. `when` names the step.
 void verify_replicas(Communicator& comm, const ParamArena& arena, const std::string& when,
                      bool with_state = true);

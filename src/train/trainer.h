@@ -13,6 +13,7 @@
 #include "train/evaluator.h"
 #include "train/logger.h"
 #include "train/observer.h"
+#include "train/step_hook.h"
 
 namespace mnist_dist {
 
@@ -86,6 +87,8 @@ class Trainer {
 
   // Observers are notified on rank 0 (not owned; must outlive run()).
   void add_observer(TrainObserver* observer);
+  // Called on every rank after every optimizer step (not owned; null: none). Tests only.
+  void set_step_hook(StepHook* hook);
   TrainResult run();
   Model& model();
 
@@ -94,8 +97,9 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Trainer(config, comm, log) with the observers added, then run().
+// Trainer(config, comm, log) with the observers and the step hook added, then run().
 TrainResult train(const TrainConfig& config, Communicator& comm, const Logger& log,
-                  const std::vector<TrainObserver*>& observers = {}, CudaContext* cuda = nullptr);
+                  const std::vector<TrainObserver*>& observers = {}, CudaContext* cuda = nullptr,
+                  StepHook* hook = nullptr);
 
 }  // namespace mnist_dist

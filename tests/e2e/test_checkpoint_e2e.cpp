@@ -31,6 +31,8 @@ using mnist_dist::testing::run_command;
 namespace {
 
 const std::string kDist = MNIST_DIST_BIN;
+// mnist_dist with the MNIST_DIST_TEST_* fault injection (tests/e2e/fault_main.cpp).
+const std::string kFaultyDist = MNIST_DIST_FAULTS_BIN;
 const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
 
 class CheckpointE2E : public ::testing::Test {
@@ -75,7 +77,7 @@ TEST_P(KillAndResume, EqualsTheUninterruptedRunBitForBit) {
   const int kill_at = GetParam();
   const std::string ck = dir("ck_kill_" + std::to_string(kill_at));
   const std::string out = dir("resumed_" + std::to_string(kill_at) + ".h5");
-  const auto killed = run_command("MNIST_DIST_TEST_KILL=0:" + std::to_string(kill_at) + " " + kDist +
+  const auto killed = run_command("MNIST_DIST_TEST_KILL=0:" + std::to_string(kill_at) + " " + kFaultyDist +
                                   common() + " --checkpoint-dir " + ck + " --checkpoint-every 4");
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;  // SIGKILL
   ASSERT_FALSE(mnist_dist::list_checkpoints(ck).empty());
@@ -95,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(ThreePoints, KillAndResume, ::testing::Values(6, 18, 31
 TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeCompletes) {
   const std::string ck = dir("ck_term");
   // Only rank 1 gets the signal, mid-epoch 2; both ranks must stop at the same step.
-  const auto stopped = run_command("MNIST_DIST_TEST_SIGNAL=1:23 " + kMpiexec + "2 " + kDist + common() +
+  const auto stopped = run_command("MNIST_DIST_TEST_SIGNAL=1:23 " + kMpiexec + "2 " + kFaultyDist + common() +
                                    " --threads 1 --checkpoint-dir " + ck);
   EXPECT_EQ(stopped.exit_code, 3) << stopped.output;
   EXPECT_NE(stopped.output.find("stopped by a signal (SIGTERM/SIGUSR1) at global step 23"), std::string::npos) << stopped.output;
@@ -132,7 +134,7 @@ TEST_F(CheckpointE2E, ResumingOnAnotherWorldSizeContinuesTheTrajectory) {
 TEST_F(CheckpointE2E, KillingOneRankOfFourEndsTheJobWithinTheBound) {
   const std::string ck = dir("ck_rankdeath");
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = run_command("MNIST_DIST_TEST_KILL=2:9 " + kMpiexec + "4 " + kDist + common() +
+  const auto r = run_command("MNIST_DIST_TEST_KILL=2:9 " + kMpiexec + "4 " + kFaultyDist + common() +
                              " --threads 1 --epochs 50 --max-steps 0 --timeout 20 --checkpoint-dir " + ck +
                              " --checkpoint-every 4");
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -16,6 +16,8 @@ using mnist_dist::testing::run_command;
 namespace {
 
 const std::string kDist = MNIST_DIST_BIN;
+// mnist_dist with the MNIST_DIST_TEST_* fault injection (tests/e2e/fault_main.cpp).
+const std::string kFaultyDist = MNIST_DIST_FAULTS_BIN;
 const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
 
 class MpiE2E : public ::testing::Test {
@@ -48,7 +50,7 @@ TEST_F(MpiE2E, TwoAndFourRanksReproduceTheSingleProcessRun) {
 
 TEST_F(MpiE2E, ARankThatThrowsEndsTheJobNamingTheRank) {
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = run_command("MNIST_DIST_TEST_FAIL=1:3 " + kMpiexec + "2 " + kDist + args() + " --epochs 50");
+  const auto r = run_command("MNIST_DIST_TEST_FAIL=1:3 " + kMpiexec + "2 " + kFaultyDist + args() + " --epochs 50");
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[rank 1/"), std::string::npos) << r.output;
@@ -60,7 +62,7 @@ TEST_F(MpiE2E, ARankThatThrowsEndsTheJobNamingTheRank) {
 // --grad-exchange sharded the ranks of one node share a single parameter buffer, so a replica
 // cannot diverge there and the check guards the copies on other nodes and the BN state.
 TEST_F(MpiE2E, APerturbedReplicaIsCaughtByTheHashCheck) {
-  const auto r = run_command("MNIST_DIST_TEST_PERTURB=2:4 " + kMpiexec + "4 " + kDist + args() +
+  const auto r = run_command("MNIST_DIST_TEST_PERTURB=2:4 " + kMpiexec + "4 " + kFaultyDist + args() +
                              " --epochs 50 --hash-check-every 2 --grad-exchange buckets");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("replicas diverged at step 4: the parameters of rank(s) 2 differ"),

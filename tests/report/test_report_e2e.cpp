@@ -19,7 +19,7 @@
 #include "report/image_io.h"
 #include "report/plots.h"
 #include "report/run_recorder.h"
-#include "report/split_loader.h"
+#include "train/split_loader.h"
 #include "report_fixture.h"
 #include "train/evaluator.h"
 

@@ -1,5 +1,5 @@
 // load_split_data: ShardReader::read_range over the whole split, uint8 → float / 255.
-#include "report/split_loader.h"
+#include "train/split_loader.h"
 
 #include <cstdint>
 #include <vector>
@@ -10,6 +10,7 @@ namespace mnist_dist {
 
 LoadedSplit load_split_data(const std::string& data_dir, const std::string& split) {
   data::ShardReader reader = data::ShardReader::open(data_dir, split);
+  reader.verify_checksums();  // contents as mnist_prepare wrote them (SHA-256 in manifest.json)
   LoadedSplit s;
   s.rows = static_cast<int>(reader.rows());
   s.cols = static_cast<int>(reader.cols());

@@ -1,5 +1,6 @@
 // A whole split of a prepared data set in memory as the evaluator takes it (pixels / 255),
-// for evaluating a saved model outside training (`mnist_dist predict --data DIR --split S`).
+// its shards checked against the manifest's SHA-256 first: the trainer's validation and test
+// splits, and `mnist_dist predict --data DIR --split S`.
 #pragma once
 
 #include <string>
