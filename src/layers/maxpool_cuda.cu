@@ -58,14 +58,8 @@ static __global__ void maxpool2_backward_kernel(const float* __restrict__ dy,
   }
 }
 
-class MaxPool2Cuda final : public Layer {
+class MaxPool2Cuda final : public MaxPool2Base {
  public:
-  std::string kind() const override { return "maxpool2"; }
-  std::string describe() const override { return "maxpool 2x2"; }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.h >= 2 && in.w >= 2, "maxpool input too small: " + in.str());
-    return Shape{in.n, in.c, in.h / 2, in.w / 2};
-  }
   void reserve(const Shape& in) override {
     argmax_ = Buffer<uint8_t>(Backend::kCuda, output_shape(in).size());
   }
@@ -93,13 +87,8 @@ class MaxPool2Cuda final : public Layer {
 };
 
 // NCHW → (N, C·H·W, 1, 1): the same bytes; a device-to-device copy on the compute stream.
-class FlattenCuda final : public Layer {
+class FlattenCuda final : public FlattenBase {
  public:
-  std::string kind() const override { return "flatten"; }
-  std::string describe() const override { return "flatten"; }
-  Shape output_shape(const Shape& in) const override {
-    return Shape{in.n, static_cast<int>(in.per_sample()), 1, 1};
-  }
   void forward(Context& ctx, ParamArena&, const Tensor& x, Tensor& y, bool) override {
     copy(ctx, x.data, y.data, x.size());
   }
