@@ -8,6 +8,7 @@
 #include "core/kernel_choice.h"
 #include "layers/cpu_simd_avx512.h"
 #include "layers/math/bn_math.h"
+#include "layers/math/pool_math.h"
 
 namespace mnist_dist::cpu_simd {
 namespace {
@@ -54,14 +55,9 @@ void maxpool2_forward_portable(const float* x, int h, int w, float* y, uint8_t* 
   for (int oy = 0; oy < oh; ++oy)
     for (int ox = 0; ox < ow; ++ox) {
       const float* r0 = x + (2 * oy) * w + 2 * ox;
-      const float* r1 = r0 + w;
-      float best = r0[0];
-      uint8_t k = 0;
-      if (r0[1] > best) { best = r0[1]; k = 1; }
-      if (r1[0] > best) { best = r1[0]; k = 2; }
-      if (r1[1] > best) { best = r1[1]; k = 3; }
+      float best;
+      arg[oy * ow + ox] = pool::window_max(r0, r0 + w, best);
       y[oy * ow + ox] = best;
-      arg[oy * ow + ox] = k;
     }
 }
 

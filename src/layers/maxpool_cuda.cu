@@ -12,6 +12,7 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/elementwise.h"
+#include "layers/math/pool_math.h"
 
 namespace mnist_dist {
 namespace {
@@ -26,14 +27,9 @@ static __global__ void maxpool2_forward_kernel(const float* __restrict__ x, floa
     const int oy = static_cast<int>(o / ow % oh);
     const size_t plane = o / (static_cast<size_t>(ow) * oh);
     const float* r0 = x + plane * h * w + static_cast<size_t>(2 * oy) * w + 2 * ox;
-    const float* r1 = r0 + w;
-    float best = r0[0];
-    uint8_t k = 0;
-    if (r0[1] > best) { best = r0[1]; k = 1; }
-    if (r1[0] > best) { best = r1[0]; k = 2; }
-    if (r1[1] > best) { best = r1[1]; k = 3; }
+    float best;
+    argmax[o] = pool::window_max(r0, r0 + w, best);
     y[o] = best;
-    argmax[o] = k;
   }
 }
 
