@@ -48,7 +48,7 @@ int run_export(int argc, char** argv) {
     check_output_file("--onnx", onnx_path, model_file_bytes(model), "model.onnx");  // and the room
     export_onnx(model, onnx_path, OnnxExportOptions{fold, checkpoint});
     bool has_bn = false;
-    for (size_t i = 0; i < model.num_layers(); ++i) has_bn = has_bn || model.layer(i).kind() == "batchnorm";
+    for (size_t i = 0; i < model.num_layers(); ++i) has_bn = has_bn || model.layer(i).as_batchnorm() != nullptr;
     std::printf("wrote %s: %s network, ONNX opset %d; input 'input' (N, %d, %d, %d) pixels / 255, output "
                 "'logits' (N, %d)%s\n",
                 onnx_path.c_str(), info.arch.c_str(), kOnnxOpset, info.input.c, info.input.h, info.input.w,

@@ -1,5 +1,9 @@
-// The execution context passed explicitly to every layer: backend, threads, communicator.
+// The execution context passed explicitly to every layer: backend, CPU threads and kernel
+// choices, communicator. The kernel fields default to kernels_from_env() (core/kernel_choice.h,
+// the one place MNIST_DIST_NO_AVX512 / MNIST_DIST_NO_FUSION are read); set them to override.
 #pragma once
+
+#include "core/kernel_choice.h"
 
 namespace mnist_dist {
 
@@ -10,7 +14,11 @@ enum class Backend { kCpu, kCuda };
 
 struct Context {
   Backend backend = Backend::kCpu;
-  int threads = 1;                   // CPU: OpenMP/BLAS threads of this rank
+  // CPU: the OpenMP team of the layers' parallel regions (num_threads); 0: OpenMP's default
+  // at the call (omp_get_max_threads()), for callers that set it with omp_set_num_threads.
+  int threads = 0;
+  bool use_avx512 = kernels_from_env().use_avx512;    // CPU: AVX-512 kernels (where the CPU has them)
+  bool fuse_layers = kernels_from_env().fuse_layers;  // CPU: fused BatchNorm → ReLU → max-pool
   Communicator* comm = nullptr;      // SyncBN statistics are reduced through it when set
   bool sync_bn = true;               // false: per-replica BatchNorm statistics (--bn local)
   CudaContext* cuda = nullptr;       // the CUDA backend's context (null on CPU)

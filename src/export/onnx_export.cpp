@@ -1,5 +1,6 @@
 // The ONNX graph of a sequential model: Conv / BatchNormalization / Relu / MaxPool / Flatten /
-// Gemm nodes with the weights as initializers, layer by layer.
+// Gemm nodes with the weights as initializers, layer by layer, from each layer's kind and
+// config (Layer::type(), as_conv2d(), as_batchnorm()).
 #include "export/onnx_export.h"
 
 #include <onnx/checker.h>
@@ -11,7 +12,7 @@
 
 #include "core/error.h"
 #include "io/output_file.h"
-#include "layers/batchnorm.h"
+#include "layers/layer.h"
 #include "report/build_info.h"
 
 namespace mnist_dist {
@@ -96,12 +97,117 @@ void metadata(onnx::ModelProto& m, const std::string& key, const std::string& va
   e->set_value(value);
 }
 
+// Conv with the layer's kernel, padding and bias.
+void add_conv(GraphBuilder& b, const Model& model, const std::string& name, const Conv2dConfig& cfg,
+              const std::string& x) {
+  const int64_t k = cfg.kernel, pad = conv_pad(cfg);
+  const std::string wname = b.initializer(name + ".weight", weights(model, name + "/weight"));  // (O, I, K, K)
+  const std::string bname = b.initializer(name + ".bias", weights(model, name + "/bias"));
+  onnx::NodeProto* n = b.node("Conv", name, {x, wname, bname}, name);
+  GraphBuilder::ints(n, "kernel_shape", {k, k});
+  GraphBuilder::ints(n, "pads", {pad, pad, pad, pad});
+  GraphBuilder::ints(n, "strides", {1, 1});
+  GraphBuilder::ints(n, "dilations", {1, 1});
+  GraphBuilder::scalar(n, "group", int64_t{1});
+}
+
+// BatchNorm folded into the convolution `conv` whose output it normalises:
+// y = γ (conv(x) + b − μ) / √(σ² + ε) + β  →  W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β
+void fold_batchnorm(onnx::GraphProto* g, const Model& model, const std::string& name,
+                    const BatchNormConfig& cfg, const std::string& conv) {
+  const Weights gamma = weights(model, name + "/weight"), beta = weights(model, name + "/bias");
+  const Weights mean = weights(model, name + "/running_mean"), var = weights(model, name + "/running_var");
+  onnx::TensorProto* tw = nullptr;
+  onnx::TensorProto* tb = nullptr;
+  for (int t = 0; t < g->initializer_size(); ++t) {
+    if (g->initializer(t).name() == conv + ".weight") tw = g->mutable_initializer(t);
+    if (g->initializer(t).name() == conv + ".bias") tb = g->mutable_initializer(t);
+  }
+  MD_CHECK(tw != nullptr && tb != nullptr, "conv initializers");
+  std::string& rw = *tw->mutable_raw_data();
+  std::string& rb = *tb->mutable_raw_data();
+  const size_t channels = gamma.values.size(), per = rw.size() / sizeof(float) / channels;
+  for (size_t c = 0; c < channels; ++c) {
+    const double f = gamma.values[c] / std::sqrt(static_cast<double>(var.values[c]) + cfg.epsilon);
+    for (size_t j = 0; j < per; ++j) {
+      float v;
+      std::memcpy(&v, rw.data() + (c * per + j) * sizeof(float), sizeof v);
+      v = static_cast<float>(v * f);
+      std::memcpy(rw.data() + (c * per + j) * sizeof(float), &v, sizeof v);
+    }
+    float bias;
+    std::memcpy(&bias, rb.data() + c * sizeof(float), sizeof bias);
+    bias = static_cast<float>((bias - mean.values[c]) * f + beta.values[c]);
+    std::memcpy(rb.data() + c * sizeof(float), &bias, sizeof bias);
+  }
+}
+
+// BatchNormalization in inference form (the running statistics).
+void add_batchnorm(GraphBuilder& b, const Model& model, const std::string& name, const BatchNormConfig& cfg,
+                   const std::string& x) {
+  onnx::NodeProto* n = b.node("BatchNormalization", name,
+                              {x, b.initializer(name + ".weight", weights(model, name + "/weight")),
+                               b.initializer(name + ".bias", weights(model, name + "/bias")),
+                               b.initializer(name + ".running_mean", weights(model, name + "/running_mean")),
+                               b.initializer(name + ".running_var", weights(model, name + "/running_var"))},
+                              name);
+  GraphBuilder::scalar(n, "epsilon", cfg.epsilon);
+}
+
+// The graph's nodes, layer by layer, from the layers' kinds and configs; returns the last
+// node's output.
+std::string add_layers(onnx::GraphProto* g, const Model& model, const OnnxExportOptions& opt) {
+  GraphBuilder b(g);
+  std::string x = "input";
+  std::string last_conv_name;  // for folding: the convolution whose output x may be
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const Layer& layer = model.layer(i);
+    const std::string name = layer.name();
+    switch (layer.type()) {
+      case LayerKind::kConv2d:
+        add_conv(b, model, name, *layer.as_conv2d(), x);
+        last_conv_name = name;
+        break;
+      case LayerKind::kBatchNorm:
+        if (opt.fold_batchnorm && !last_conv_name.empty() && x == last_conv_name) {
+          fold_batchnorm(g, model, name, *layer.as_batchnorm(), last_conv_name);
+          continue;  // the convolution's output stands for the normalised one
+        }
+        add_batchnorm(b, model, name, *layer.as_batchnorm(), x);
+        break;
+      case LayerKind::kRelu:
+        b.node("Relu", name, {x}, name);
+        break;
+      case LayerKind::kMaxPool2: {
+        onnx::NodeProto* n = b.node("MaxPool", name, {x}, name);
+        GraphBuilder::ints(n, "kernel_shape", {2, 2});
+        GraphBuilder::ints(n, "strides", {2, 2});
+        break;
+      }
+      case LayerKind::kFlatten:
+        GraphBuilder::scalar(b.node("Flatten", name, {x}, name), "axis", int64_t{1});
+        break;
+      case LayerKind::kDense: {
+        onnx::NodeProto* n = b.node("Gemm", name,
+                                    {x, b.initializer(name + ".weight", weights(model, name + "/weight")),
+                                     b.initializer(name + ".bias", weights(model, name + "/bias"))},
+                                    name);
+        GraphBuilder::scalar(n, "transB", int64_t{1});  // W is (out, in), as in nn.Linear
+        break;
+      }
+      case LayerKind::kCustom:
+        throw UserError("cannot export layer '" + name + "' of kind '" + layer.kind() + "' to ONNX");
+    }
+    x = name;
+  }
+  return x;
+}
+
 }  // namespace
 
 bool onnx_supported() { return true; }
 
 void export_onnx(const Model& model, const std::string& path, const OnnxExportOptions& opt) {
-  const float bn_eps = BatchNormConfig{}.epsilon;  // the models build BatchNorm with the defaults
   onnx::ModelProto m;
   m.set_ir_version(kOnnxIrVersion);
   m.set_producer_name("mnist_dist");
@@ -120,95 +226,12 @@ void export_onnx(const Model& model, const std::string& path, const OnnxExportOp
 
   onnx::GraphProto* g = m.mutable_graph();
   g->set_name("mnist_dist_" + model.arch());
-  GraphBuilder b(g);
   const Shape in = model.input_shape();
   value_info(g->add_input(), "input", {in.c, in.h, in.w}, "float pixels / 255, (N, C, H, W)");
-
-  std::string x = "input";
-  Shape s = in.with_batch(1);
-  std::string last_conv_name;  // for folding: the convolution whose output x may be
-  for (size_t i = 0; i < model.num_layers(); ++i) {
-    const Layer& layer = model.layer(i);
-    const std::string name = layer.name(), kind = layer.kind();
-    const Shape out = layer.output_shape(s);
-    if (kind == "conv2d") {
-      const Weights w = weights(model, name + "/weight");  // (O, I, K, K)
-      const int k = w.shape.at(2);
-      const int pad = (out.h - s.h + k - 1) / 2;  // stride 1: out = in + 2·pad − k + 1
-      const std::string wname = b.initializer(name + ".weight", w);
-      const std::string bname = b.initializer(name + ".bias", weights(model, name + "/bias"));
-      onnx::NodeProto* n = b.node("Conv", name, {x, wname, bname}, name);
-      GraphBuilder::ints(n, "kernel_shape", {k, k});
-      GraphBuilder::ints(n, "pads", {pad, pad, pad, pad});
-      GraphBuilder::ints(n, "strides", {1, 1});
-      GraphBuilder::ints(n, "dilations", {1, 1});
-      GraphBuilder::scalar(n, "group", int64_t{1});
-      last_conv_name = name;
-      x = name;
-    } else if (kind == "batchnorm") {
-      const Weights gamma = weights(model, name + "/weight"), beta = weights(model, name + "/bias");
-      const Weights mean = weights(model, name + "/running_mean"), var = weights(model, name + "/running_var");
-      if (opt.fold_batchnorm && !last_conv_name.empty() && x == last_conv_name) {
-        // y = γ (conv(x) + b − μ) / √(σ² + ε) + β  →  W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β
-        onnx::TensorProto* tw = nullptr;
-        onnx::TensorProto* tb = nullptr;
-        for (int t = 0; t < g->initializer_size(); ++t) {
-          if (g->initializer(t).name() == last_conv_name + ".weight") tw = g->mutable_initializer(t);
-          if (g->initializer(t).name() == last_conv_name + ".bias") tb = g->mutable_initializer(t);
-        }
-        MD_CHECK(tw != nullptr && tb != nullptr, "conv initializers");
-        std::string& rw = *tw->mutable_raw_data();
-        std::string& rb = *tb->mutable_raw_data();
-        const size_t channels = gamma.values.size(), per = rw.size() / sizeof(float) / channels;
-        for (size_t c = 0; c < channels; ++c) {
-          const double f = gamma.values[c] / std::sqrt(static_cast<double>(var.values[c]) + bn_eps);
-          for (size_t j = 0; j < per; ++j) {
-            float v;
-            std::memcpy(&v, rw.data() + (c * per + j) * sizeof(float), sizeof v);
-            v = static_cast<float>(v * f);
-            std::memcpy(rw.data() + (c * per + j) * sizeof(float), &v, sizeof v);
-          }
-          float bias;
-          std::memcpy(&bias, rb.data() + c * sizeof(float), sizeof bias);
-          bias = static_cast<float>((bias - mean.values[c]) * f + beta.values[c]);
-          std::memcpy(rb.data() + c * sizeof(float), &bias, sizeof bias);
-        }
-      } else {
-        onnx::NodeProto* n = b.node("BatchNormalization", name,
-                                    {x, b.initializer(name + ".weight", gamma), b.initializer(name + ".bias", beta),
-                                     b.initializer(name + ".running_mean", mean),
-                                     b.initializer(name + ".running_var", var)},
-                                    name);
-        GraphBuilder::scalar(n, "epsilon", bn_eps);
-        x = name;
-      }
-    } else if (kind == "relu") {
-      b.node("Relu", name, {x}, name);
-      x = name;
-    } else if (kind == "maxpool2") {
-      onnx::NodeProto* n = b.node("MaxPool", name, {x}, name);
-      GraphBuilder::ints(n, "kernel_shape", {2, 2});
-      GraphBuilder::ints(n, "strides", {2, 2});
-      x = name;
-    } else if (kind == "flatten") {
-      onnx::NodeProto* n = b.node("Flatten", name, {x}, name);
-      GraphBuilder::scalar(n, "axis", int64_t{1});
-      x = name;
-    } else if (kind == "dense") {
-      onnx::NodeProto* n = b.node("Gemm", name,
-                                  {x, b.initializer(name + ".weight", weights(model, name + "/weight")),
-                                   b.initializer(name + ".bias", weights(model, name + "/bias"))},
-                                  name);
-      GraphBuilder::scalar(n, "transB", int64_t{1});  // W is (out, in), as in nn.Linear
-      x = name;
-    } else {
-      throw UserError("cannot export layer '" + name + "' of kind '" + kind + "' to ONNX");
-    }
-    s = out;
-  }
+  add_layers(g, model, opt);
   // The last node's output is the graph's output "logits".
   g->mutable_node(g->node_size() - 1)->set_output(0, "logits");
-  value_info(g->add_output(), "logits", {static_cast<int64_t>(s.per_sample())}, "(N, classes) logits");
+  value_info(g->add_output(), "logits", {model.num_classes()}, "(N, classes) logits");
 
   try {
     onnx::checker::check_model(m);

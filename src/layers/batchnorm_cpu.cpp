@@ -1,5 +1,6 @@
-// BatchNorm on CPU: double-precision channel sums, optional cross-rank reduction (SyncBN).
-// Every pass runs per (sample, channel) plane in memory order, split over the threads by
+// BatchNorm on CPU (forward and backward of BatchNormBase, and the fused BatchNorm → ReLU →
+// max-pool block): double-precision channel sums, optional cross-rank reduction (SyncBN).
+// Every pass runs per (sample, channel) plane in memory order, split over the ctx.threads by
 // samples as the convolutions are: each thread reads the planes it wrote (by channel, half of
 // every channel's planes came from the other thread, whose next writes to them then waited on
 // this thread's copies: ~1 ms more per seed step on 2 threads when the VM's vCPUs sit on
@@ -16,6 +17,7 @@
 #include "core/error.h"
 #include "layers/backend_cpu.h"
 #include "layers/batchnorm.h"
+#include "layers/cpu_context.h"
 #include "layers/cpu_simd.h"
 #include "layers/fusion.h"
 #include "layers/math/bn_math.h"
@@ -23,32 +25,10 @@
 namespace mnist_dist {
 namespace {
 
-class BatchNormCpu final : public Layer, public FusedReluPool {
+class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
  public:
-  explicit BatchNormCpu(const BatchNormConfig& c) : cfg_(c) {}
-
-  std::string kind() const override { return "batchnorm"; }
-  std::string describe() const override {
-    return "batchnorm " + std::to_string(cfg_.channels);
-  }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.c == cfg_.channels, "batchnorm channels " + in.str());
-    return in;
-  }
-
-  void declare(ParamArena& a) override {
-    gamma_ = a.declare(name() + "/weight", {cfg_.channels}, true);
-    beta_ = a.declare(name() + "/bias", {cfg_.channels}, true);
-    mean_ = a.declare(name() + "/running_mean", {cfg_.channels}, false);
-    var_ = a.declare(name() + "/running_var", {cfg_.channels}, false);
-  }
-
-  void init(ParamArena& a, Rng&) override {
-    std::fill_n(a.param(gamma_), cfg_.channels, 1.0f);
-    std::fill_n(a.param(beta_), cfg_.channels, 0.0f);
-    std::fill_n(a.param(mean_), cfg_.channels, 0.0f);
-    std::fill_n(a.param(var_), cfg_.channels, 1.0f);
-  }
+  explicit BatchNormCpu(const BatchNormConfig& c) : BatchNormBase(c) {}
+  FusedReluPool* fused_relu_pool() override { return this; }
 
   void reserve(const Shape& in) override {
     sums_.assign(2 * cfg_.channels + 1, 0.0);
@@ -56,7 +36,6 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     batch_mean_.assign(cfg_.channels, 0.0f);
     batch_invstd_.assign(cfg_.channels, 0.0f);
     plane_ = static_cast<size_t>(in.h) * in.w;
-    ensure_scratch(omp_get_max_threads());
   }
 
   void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool training) override {
@@ -65,11 +44,12 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     const float* gamma = a.param(gamma_);
     const float* beta = a.param(beta_);
     statistics(ctx, a, x, training);
-#pragma omp parallel for collapse(2) schedule(static)
+    const bool avx = use_avx512(ctx);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(team_size(ctx))
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
+        cpu_simd::bn_normalize(avx, x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch],
                                beta[ch], y.data + off);
       }
   }
@@ -82,16 +62,18 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     const float* gamma = a.param(gamma_);
     const float* beta = a.param(beta_);
     statistics(ctx, a, x, training);
-    ensure_scratch(omp_get_max_threads());
-#pragma omp parallel for collapse(2) schedule(static)
+    const int threads = team_size(ctx);
+    const bool avx = use_avx512(ctx);
+    ensure_scratch(threads);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
         const size_t poff = (static_cast<size_t>(i) * c + ch) * ohw;
         float* s = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
-        cpu_simd::bn_normalize(x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch], beta[ch], s);
-        cpu_simd::relu_forward(s, hw, s);
-        cpu_simd::maxpool2_forward(s, h, w, y.data + poff, arg + poff);
+        cpu_simd::bn_normalize(avx, x.data + off, hw, batch_mean_[ch], batch_invstd_[ch], gamma[ch], beta[ch], s);
+        cpu_simd::relu_forward(avx, s, hw, s);
+        cpu_simd::maxpool2_forward(avx, s, h, w, y.data + poff, arg + poff);
       }
   }
 
@@ -99,7 +81,8 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
                           const uint8_t* arg, const Tensor& dy_pool, Tensor& dx) override {
     const int h = x.shape.h, w = x.shape.w;
     const size_t ohw = static_cast<size_t>(h / 2) * (w / 2);
-    ensure_scratch(omp_get_max_threads());
+    const bool avx = use_avx512(ctx);
+    ensure_scratch(team_size(ctx));
     // dL/d(BN output) of plane (i, ch), built in the thread's scratch each time a pass needs it
     // (the sums, then dx): the ReLU's mask at the pool's winners is y_pool > 0 (the winner's
     // rectified value is the pooled one), so mask dy_pool, then route it. It never reaches
@@ -108,8 +91,8 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
       const size_t poff = plane_index * ohw;
       float* d = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * scratch_stride_;
       float* m = d + plane_stride();
-      cpu_simd::relu_backward(y_pool.data + poff, dy_pool.data + poff, ohw, m);
-      cpu_simd::maxpool2_backward(m, arg + poff, h, w, d);
+      cpu_simd::relu_backward(avx, y_pool.data + poff, dy_pool.data + poff, ohw, m);
+      cpu_simd::maxpool2_backward(avx, m, arg + poff, h, w, d);
       return d;
     });
   }
@@ -129,8 +112,9 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     float* rvar = a.param(var_);
     if (training) {
       // sums_ = [Σx (C), Σx² (C), count], summed over the ranks with SyncBN
-      channel_sums(n, [&](int i, int ch, double& s1, double& s2) {
-        cpu_simd::sum_sumsq(x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
+      const bool avx = use_avx512(ctx);
+      channel_sums(team_size(ctx), n, [&](int i, int ch, double& s1, double& s2) {
+        cpu_simd::sum_sumsq(avx, x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
       });
       sums_[2 * c] = static_cast<double>(n) * hw;
       if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
@@ -154,10 +138,12 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     float* dgamma = a.grad(gamma_);
     float* dbeta = a.grad(beta_);
     const float inv_m = count_ > 0.0 ? static_cast<float>(1.0 / count_) : 0.0f;
+    const int threads = team_size(ctx);
+    const bool avx = use_avx512(ctx);
     // sums_ = [Σdy (C), Σdy·x̂ (C)]: local sums are the γ/β gradients.
-    channel_sums(n, [&](int i, int ch, double& sdy, double& sdyx) {
+    channel_sums(threads, n, [&](int i, int ch, double& sdy, double& sdyx) {
       const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-      cpu_simd::sum_dy_dyxhat(dy_plane(off, static_cast<size_t>(i) * c + ch), x.data + off, hw,
+      cpu_simd::sum_dy_dyxhat(avx, dy_plane(off, static_cast<size_t>(i) * c + ch), x.data + off, hw,
                               batch_mean_[ch], batch_invstd_[ch], sdy, sdyx);
     });
     for (int ch = 0; ch < c; ++ch) {
@@ -166,24 +152,25 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
     }
     if (dx.data == nullptr) return;
     if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
         const size_t off = (static_cast<size_t>(i) * c + ch) * hw;
-        plane_dx(off, ch, hw, gamma[ch], inv_m, x, dy_plane(off, static_cast<size_t>(i) * c + ch), dx);
+        plane_dx(avx, off, ch, hw, gamma[ch], inv_m, x, dy_plane(off, static_cast<size_t>(i) * c + ch), dx);
       }
   }
 
   // sums_[ch] = Σ_i a(i, ch) and sums_[C + ch] = Σ_i b(i, ch) over the n samples in order,
   // where plane(i, ch, a, b) adds plane (i, ch)'s two sums to a and b (the cpu_simd kernels add
-  // a plane's total to their accumulators). The planes run in parallel, the additions over i
-  // serially: the same additions in the same order as one loop over i per channel.
+  // a plane's total to their accumulators). The planes run in parallel on `threads` threads,
+  // the additions over i serially: the same additions in the same order as one loop over i per
+  // channel.
   template <typename PlaneSums>
-  void channel_sums(int n, PlaneSums&& plane) {
+  void channel_sums(int threads, int n, PlaneSums&& plane) {
     const int c = cfg_.channels;
     if (plane_sums_.size() < 2 * static_cast<size_t>(n) * c) plane_sums_.assign(2 * static_cast<size_t>(n) * c, 0.0);
     double* ps = plane_sums_.data();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
         double a = 0.0, b = 0.0;
@@ -234,16 +221,14 @@ class BatchNormCpu final : public Layer, public FusedReluPool {
   }
 
   // dL/dx of plane (i, ch) from the channel sums in sums_.
-  void plane_dx(size_t off, int ch, size_t hw, float gamma, float inv_m, const Tensor& x,
+  void plane_dx(bool avx, size_t off, int ch, size_t hw, float gamma, float inv_m, const Tensor& x,
                 const float* dy, Tensor& dx) const {
     const int c = cfg_.channels;
     const float m = batch_mean_[ch], is = batch_invstd_[ch];
     const float sdy = static_cast<float>(sums_[ch]), sdyx = static_cast<float>(sums_[c + ch]);
-    cpu_simd::bn_backward_dx(dy, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx, dx.data + off);
+    cpu_simd::bn_backward_dx(avx, dy, x.data + off, hw, m, is, gamma * is, inv_m, sdy, sdyx, dx.data + off);
   }
 
-  BatchNormConfig cfg_;
-  int gamma_ = -1, beta_ = -1, mean_ = -1, var_ = -1;
   std::vector<double> sums_;
   std::vector<double> plane_sums_;  // the per-plane sums of channel_sums ([sample][channel][2])
   std::vector<float> batch_mean_, batch_invstd_;

@@ -1,6 +1,7 @@
-// BatchNorm on the GPU with batchnorm_cpu.cpp's semantics: channel sums in double, reduced over
-// the ranks through ctx.comm (device buffer; NCCL) when ctx.sync_bn, Keras momentum/epsilon,
-// unbiased running variance, (0, 1) statistics for an empty global slice. Own kernels:
+// BatchNorm on the GPU (forward and backward of BatchNormBase) with batchnorm_cpu.cpp's
+// semantics: channel sums in double, reduced over the ranks through ctx.comm (device buffer;
+// NCCL) when ctx.sync_bn, Keras momentum/epsilon, unbiased running variance, (0, 1)
+// statistics for an empty global slice. Own kernels:
 //   channel sums  grid (parts, C): each block sums whole samples of one channel into a partial;
 //                 a second kernel adds the partials in a fixed order (deterministic, no atomics);
 //   statistics    one thread per channel (mean, 1/σ, running update) — stays on the device;
@@ -147,30 +148,9 @@ static __global__ void bn_backward_dx_kernel(const float* __restrict__ x,
   }
 }
 
-class BatchNormCuda final : public Layer {
+class BatchNormCuda final : public BatchNormBase {
  public:
-  explicit BatchNormCuda(const BatchNormConfig& c) : cfg_(c) {}
-
-  std::string kind() const override { return "batchnorm"; }
-  std::string describe() const override { return "batchnorm " + std::to_string(cfg_.channels); }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.c == cfg_.channels, "batchnorm channels " + in.str());
-    return in;
-  }
-
-  void declare(ParamArena& a) override {
-    gamma_ = a.declare(name() + "/weight", {cfg_.channels}, true);
-    beta_ = a.declare(name() + "/bias", {cfg_.channels}, true);
-    mean_ = a.declare(name() + "/running_mean", {cfg_.channels}, false);
-    var_ = a.declare(name() + "/running_var", {cfg_.channels}, false);
-  }
-
-  void init(ParamArena& a, Rng&) override {  // on the host; the arena uploads afterwards
-    std::fill_n(a.host_param(gamma_), cfg_.channels, 1.0f);
-    std::fill_n(a.host_param(beta_), cfg_.channels, 0.0f);
-    std::fill_n(a.host_param(mean_), cfg_.channels, 0.0f);
-    std::fill_n(a.host_param(var_), cfg_.channels, 1.0f);
-  }
+  explicit BatchNormCuda(const BatchNormConfig& c) : BatchNormBase(c) {}
 
   void reserve(const Shape&) override {
     const size_t c = static_cast<size_t>(cfg_.channels);
@@ -241,8 +221,6 @@ class BatchNormCuda final : public Layer {
     MD_CUDA_LAUNCH("bn_finish_sums_kernel");
   }
 
-  BatchNormConfig cfg_;
-  int gamma_ = -1, beta_ = -1, mean_ = -1, var_ = -1;
   Buffer<double> sums_, partials_;  // device
   Buffer<float> stats_;             // device: batch mean, 1/σ, 1/count of the last forward
 };

@@ -1,10 +1,11 @@
-// Conv2d on CPU. Samples are split over the OpenMP threads; each thread runs one of two paths:
-//  - direct AVX-512 kernels (conv2d_direct.h) when the CPU and the shape allow: forward from a
+// Conv2d on CPU (forward and backward of Conv2dBase). Samples are split over the ctx.threads
+// OpenMP threads; each thread runs one of two paths:
+//  - direct AVX-512 kernels (conv2d_direct.h) when use_avx512(ctx) and the shape allow: forward from a
 //    zero-padded copy of each sample, input gradient as the 'full' convolution of dL/dy with the
 //    flipped kernel, weight gradient over chunks of samples kept in L2;
 //  - otherwise im2col + OpenBLAS SGEMM per sample (single-threaded inside the parallel region).
 // Per-thread weight-gradient partials are summed in thread order (deterministic for a thread
-// count). Scratch is per thread and allocated in reserve() (again only if more threads appear).
+// count). Scratch is per thread, allocated on the first pass (again only if more threads appear).
 #include <cblas.h>
 #include <omp.h>
 
@@ -16,8 +17,8 @@
 #include "layers/backend_cpu.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_direct.h"
+#include "layers/cpu_context.h"
 #include "layers/im2col.h"
-#include "model/init.h"
 
 namespace mnist_dist {
 namespace {
@@ -30,68 +31,42 @@ inline void thread_range(int n, int t, int threads, int& begin, int& end) {
   end = static_cast<int>(static_cast<long>(n) * (t + 1) / threads);
 }
 
-class Conv2dCpu final : public Layer {
+class Conv2dCpu final : public Conv2dBase {
  public:
-  explicit Conv2dCpu(const Conv2dConfig& c) : cfg_(c), pad_(conv_pad(c)) {}
-
-  std::string kind() const override { return "conv2d"; }
-  std::string describe() const override {
-    return "conv2d " + std::to_string(cfg_.out_channels) + "@" + std::to_string(cfg_.kernel) +
-           "x" + std::to_string(cfg_.kernel) +
-           (cfg_.padding == Padding::kSame ? " same" : " valid");
-  }
-
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.c == cfg_.in_channels, "conv2d input channels " + in.str());
-    const int oh = in.h + 2 * pad_ - cfg_.kernel + 1, ow = in.w + 2 * pad_ - cfg_.kernel + 1;
-    MD_CHECK(oh > 0 && ow > 0, "conv2d input too small: " + in.str());
-    return Shape{in.n, cfg_.out_channels, oh, ow};
-  }
-
-  void declare(ParamArena& a) override {
-    const int k = cfg_.kernel;
-    w_ = a.declare(name() + "/weight", {cfg_.out_channels, cfg_.in_channels, k, k}, true);
-    b_ = a.declare(name() + "/bias", {cfg_.out_channels}, true);
-  }
-
-  void init(ParamArena& a, Rng& rng) override {
-    const int kk = cfg_.kernel * cfg_.kernel;
-    glorot_uniform(a.param(w_), a.info(w_).count, cfg_.in_channels * kk, cfg_.out_channels * kk,
-                   rng);
-    std::fill_n(a.param(b_), cfg_.out_channels, 0.0f);
-  }
+  explicit Conv2dCpu(const Conv2dConfig& c) : Conv2dBase(c) {}
 
   void reserve(const Shape& in) override {
     output_shape(in);  // validates
     g_ = conv_direct::make_geom(in.c, in.h, in.w, cfg_.out_channels, cfg_.kernel, pad_);
     gb_ = conv_direct::backward_data_geom(g_);
-    direct_ = conv_direct::supported(g_) && conv_direct::supported(gb_);
+    direct_shape_ = conv_direct::supported(g_) && conv_direct::supported(gb_);
     col_rows_ = static_cast<size_t>(in.c) * cfg_.kernel * cfg_.kernel;
     col_cols_ = static_cast<size_t>(g_.oh) * g_.ow;
     wcount_ = col_rows_ * cfg_.out_channels;
+    partial_stride_ = (wcount_ + cfg_.out_channels + 15) / 16 * 16;
     wt_.assign(wcount_, 0.0f);
     wtb_.assign(wcount_, 0.0f);
     reserved_batch_ = in.n;
-    threads_ = 0;
-    ensure_threads(std::max(1, omp_get_max_threads()));
   }
 
-  void forward(Context&, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
+  void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
     MD_CHECK(x.shape.n <= reserved_batch_, "conv2d batch larger than reserved");
-    ensure_threads(omp_get_max_threads());
+    const int threads = team_size(ctx);
+    const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
+    ensure_scratch(threads, direct);
     const int n = x.shape.n;
     const float* w = a.param(w_);
     const float* b = a.param(b_);
     const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
-    if (direct_) conv_direct::pack_forward(g_, w, wt_.data());
-#pragma omp parallel
+    if (direct) conv_direct::pack_forward(g_, w, wt_.data());
+#pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
 #pragma omp for schedule(static)
       for (int i = 0; i < n; ++i) {
-        if (direct_) {
+        if (direct) {
           float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
-          conv_direct::pad_input(g_, x.data + i * in_plane, xp);
+          conv_direct::pad_input(g_, x.data + i * in_plane, xp, avx);
           conv_direct::forward(g_, xp, wt_.data(), b, y.data + i * out_plane);
         } else {
           forward_gemm(x.data + i * in_plane, w, b, y.data + i * out_plane, t);
@@ -100,16 +75,18 @@ class Conv2dCpu final : public Layer {
     }
   }
 
-  void backward(Context&, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                 Tensor& dx) override {
-    ensure_threads(omp_get_max_threads());
+    const int team = team_size(ctx);
+    const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
+    ensure_scratch(team, direct);
     const int n = x.shape.n, o = cfg_.out_channels;
     const float* w = a.param(w_);
     const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
     const bool want_dx = dx.data != nullptr;
-    if (direct_ && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
+    if (direct && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
     int used_threads = 1;
-#pragma omp parallel
+#pragma omp parallel num_threads(team)
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
 #pragma omp single
@@ -119,16 +96,16 @@ class Conv2dCpu final : public Layer {
       std::fill_n(dw_t, wcount_ + o, 0.0f);
       int begin = 0, end = 0;
       thread_range(n, t, threads, begin, end);
-      if (direct_) {
+      if (direct) {
         float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
         float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
         const size_t stride = g_.padded_floats();
         for (int c0 = begin; c0 < end; c0 += kChunk) {
           const int cnt = std::min(kChunk, end - c0);
           for (int i = 0; i < cnt; ++i) {
-            conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride);
+            conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride, avx);
             if (want_dx) {
-              conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp);
+              conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp, avx);
               conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
             }
           }
@@ -153,21 +130,18 @@ class Conv2dCpu final : public Layer {
   }
 
  private:
-  // Per-thread scratch for `threads` threads; grows (allocates) only when more threads appear
-  // than at reserve() time, e.g. a model built before the thread count was raised.
-  void ensure_threads(int threads) {
-    if (threads <= threads_) return;
-    threads_ = threads;
+  // Per-thread scratch for `threads` threads of the chosen path; allocated on the first pass and
+  // again only when more threads appear (e.g. a model built before the thread count was raised).
+  void ensure_scratch(int threads, bool direct) {
     const size_t t = static_cast<size_t>(threads);
-    partial_stride_ = (wcount_ + cfg_.out_channels + 15) / 16 * 16;
-    dw_partial_.assign(t * partial_stride_, 0.0f);
-    if (direct_) {
+    if (dw_partial_.size() < t * partial_stride_) dw_partial_.assign(t * partial_stride_, 0.0f);
+    if (direct) {
       // Zeroed once: the borders of padded inputs are never written.
       xpad_thread_ = kChunk * g_.padded_floats();
       dypad_thread_ = gb_.padded_floats();
-      xpad_.assign(t * xpad_thread_, 0.0f);
-      dypad_.assign(t * dypad_thread_, 0.0f);
-    } else {
+      if (xpad_.size() < t * xpad_thread_) xpad_.assign(t * xpad_thread_, 0.0f);
+      if (dypad_.size() < t * dypad_thread_) dypad_.assign(t * dypad_thread_, 0.0f);
+    } else if (col_.size() < t * col_rows_ * col_cols_) {
       col_.assign(t * col_rows_ * col_cols_, 0.0f);
     }
   }
@@ -205,14 +179,11 @@ class Conv2dCpu final : public Layer {
     }
   }
 
-  Conv2dConfig cfg_;
-  int pad_;
-  int w_ = -1, b_ = -1;
   conv_direct::Geom g_, gb_;  // this convolution; the 'full' one of the input gradient
-  bool direct_ = false;
+  bool direct_shape_ = false;  // the direct kernels take this shape (they also need AVX-512)
   size_t col_rows_ = 0, col_cols_ = 0, wcount_ = 0, partial_stride_ = 0;
   size_t xpad_thread_ = 0, dypad_thread_ = 0;
-  int reserved_batch_ = 0, threads_ = 0;
+  int reserved_batch_ = 0;
   AlignedVector<float> wt_, wtb_;          // kernel packed for forward / input gradient
   AlignedVector<float> xpad_, dypad_;      // per thread: kChunk padded inputs; one padded dy
   AlignedVector<float> col_;               // per thread: one im2col matrix (GEMM path)

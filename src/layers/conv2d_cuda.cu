@@ -1,5 +1,5 @@
-// Conv2d on the GPU with conv2d_cpu.cpp's semantics (cross-correlation, stride 1, 'same'/'valid'
-// zero padding, bias): cuDNN forward / backward-data / backward-filter, plus own kernels for the
+// Conv2d on the GPU (forward and backward of Conv2dBase) with conv2d_cpu.cpp's semantics
+// (cross-correlation, stride 1, 'same'/'valid' zero padding, bias): cuDNN forward / backward-data / backward-filter, plus own kernels for the
 // bias (add, and its gradient as a deterministic two-stage channel sum).
 //
 // cuDNN API: the classic convolution API (cudnnConvolutionForward & co.). cuDNN 9 marks it
@@ -35,7 +35,6 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/conv2d.h"
-#include "model/init.h"
 
 namespace mnist_dist {
 namespace {
@@ -130,36 +129,9 @@ const Perf* choose(const Perf* perf, int count, size_t cap, bool tf32, bool want
   return nullptr;
 }
 
-class Conv2dCuda final : public Layer {
+class Conv2dCuda final : public Conv2dBase {
  public:
-  explicit Conv2dCuda(const Conv2dConfig& c) : cfg_(c), pad_(conv_pad(c)) {}
-
-  std::string kind() const override { return "conv2d"; }
-  std::string describe() const override {
-    return "conv2d " + std::to_string(cfg_.out_channels) + "@" + std::to_string(cfg_.kernel) +
-           "x" + std::to_string(cfg_.kernel) +
-           (cfg_.padding == Padding::kSame ? " same" : " valid");
-  }
-
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.c == cfg_.in_channels, "conv2d input channels " + in.str());
-    const int oh = in.h + 2 * pad_ - cfg_.kernel + 1, ow = in.w + 2 * pad_ - cfg_.kernel + 1;
-    MD_CHECK(oh > 0 && ow > 0, "conv2d input too small: " + in.str());
-    return Shape{in.n, cfg_.out_channels, oh, ow};
-  }
-
-  void declare(ParamArena& a) override {
-    const int k = cfg_.kernel;
-    w_ = a.declare(name() + "/weight", {cfg_.out_channels, cfg_.in_channels, k, k}, true);
-    b_ = a.declare(name() + "/bias", {cfg_.out_channels}, true);
-  }
-
-  void init(ParamArena& a, Rng& rng) override {  // on the host, as the CPU layer
-    const int kk = cfg_.kernel * cfg_.kernel;
-    glorot_uniform(a.host_param(w_), a.info(w_).count, cfg_.in_channels * kk,
-                   cfg_.out_channels * kk, rng);
-    std::fill_n(a.host_param(b_), cfg_.out_channels, 0.0f);
-  }
+  explicit Conv2dCuda(const Conv2dConfig& c) : Conv2dBase(c) {}
 
   void reserve(const Shape& in) override {
     reserved_batch_ = in.n;
@@ -281,9 +253,6 @@ class Conv2dCuda final : public Layer {
     return p;
   }
 
-  Conv2dConfig cfg_;
-  int pad_;
-  int w_ = -1, b_ = -1;
   int reserved_batch_ = 0;
   FilterDesc filter_;                                      // (O, I, K, K)
   std::map<std::pair<int, bool>, std::unique_ptr<Plan>> plans_;  // by (batch, TF32)

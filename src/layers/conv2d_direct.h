@@ -1,4 +1,5 @@
-// Direct 2-D convolution kernels for small images (AVX-512, chosen at run time): forward,
+// Direct 2-D convolution kernels for small images (AVX-512, used when the caller's context asks
+// for AVX-512 and the CPU has it: use_avx512(ctx), layers/cpu_context.h): forward,
 // which also serves the input gradient as a 'full' convolution with flipped kernels, and the
 // weight gradient. NCHW planes; stride 1; K×K kernels; zero padding through padded copies.
 #pragma once
@@ -20,11 +21,12 @@ struct Geom {
 
 Geom make_geom(int c, int h, int w, int o, int k, int pad);
 
-// True when this CPU has AVX-512 and the shape has a kernel here (K = 3 or 5, OW ≤ 32).
+// True when the shape has a kernel here (K = 3 or 5, OW ≤ 32) in this build (x86-64, GCC).
+// The kernels need AVX-512: callers also check use_avx512(ctx).
 bool supported(const Geom& g);
 
-// Copies x (C, H, W) into the interior of xpad (C, HP, WP).
-void pad_input(const Geom& g, const float* x, float* xpad);
+// Copies x (C, H, W) into the interior of xpad (C, HP, WP); with AVX-512 when avx512 is set.
+void pad_input(const Geom& g, const float* x, float* xpad, bool avx512);
 
 // Kernel (O, C, K, K) → the layout the forward kernel reads: (C, K, K, O).
 void pack_forward(const Geom& g, const float* w, float* wt);

@@ -1,6 +1,7 @@
 // Direct convolution kernels (see conv2d_direct.h) written with AVX-512 intrinsics and compiled
-// for AVX-512 in this file only; supported() checks the CPU at run time, so the binary still
-// runs (through the im2col + SGEMM path) on CPUs without AVX-512.
+// for AVX-512 in this file only; conv2d_cpu.cpp calls them only when use_avx512(ctx) (the CPU
+// has AVX-512F and the context asks for it), so the binary still runs (through the im2col +
+// SGEMM path) on CPUs without AVX-512.
 //
 // Forward: one vector = up to 16 output columns of one output row; a register block holds
 // OB output channels × R output rows × V vectors (≤ 24 accumulators) and walks the C·K·K taps,
@@ -8,8 +9,6 @@
 // Weight gradient: for one (input channel, kernel row) a block holds OB output channels × K
 // kernel columns, summed over the rows of a chunk of samples, then reduced across lanes.
 #include "layers/conv2d_direct.h"
-
-#include "layers/cpu_simd.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -57,9 +56,11 @@ void pad_input_avx512(const Geom& g, const float* x, float* xpad);
 }
 #endif
 
-void pad_input(const Geom& g, const float* x, float* xpad) {
+void pad_input(const Geom& g, const float* x, float* xpad, bool avx512) {
 #if MD_CONV_DIRECT
-  if (cpu_simd::avx512()) return pad_input_avx512(g, x, xpad);
+  if (avx512) return pad_input_avx512(g, x, xpad);
+#else
+  (void)avx512;
 #endif
   for (int ci = 0; ci < g.c; ++ci)
     for (int iy = 0; iy < g.h; ++iy)
@@ -311,7 +312,7 @@ void weight_grad_avx512(const Geom& g, const float* dy, const float* xpad, size_
 #pragma GCC pop_options
 
 bool supported(const Geom& g) {
-  return cpu_simd::avx512() && (g.k == 3 || g.k == 5) && g.ow >= 1 && g.ow <= 32 && g.oh >= 1 &&
+  return (g.k == 3 || g.k == 5) && g.ow >= 1 && g.ow <= 32 && g.oh >= 1 &&
          g.pad >= 0 && g.pad <= g.k - 1;
 }
 

@@ -1,101 +1,19 @@
-// cpu_simd.h: portable loops, and AVX-512 versions compiled for AVX-512 in this file only and
-// called after a run-time CPU check. Element-wise results are the same on both paths (same
-// operations in the same order, no contraction); the double sums differ in order only.
-#include "layers/cpu_simd.h"
+// AVX-512 versions of cpu_simd.h's loops (declared in cpu_simd_avx512.h), compiled for AVX-512
+// in this file only and called by cpu_simd.cpp when the caller asks for them (which it only does
+// where the CPU has AVX-512F). Element-wise results equal the portable loops' (same operations
+// in the same order, no contraction); the double sums differ in order only.
+#include "layers/cpu_simd_avx512.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #include "layers/math/bn_math.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MD_CPU_SIMD_AVX512 1
+#if MD_CPU_SIMD_AVX512
 #include <immintrin.h>
 #endif
 
 namespace mnist_dist::cpu_simd {
-
-bool avx512() {
-#if MD_CPU_SIMD_AVX512
-  static const bool ok = [] {
-    const char* off = std::getenv("MNIST_DIST_NO_AVX512");
-    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return ok;
-#else
-  return false;
-#endif
-}
-
-namespace {
-
-// ---- portable loops ----------------------------------------------------------------------
-
-void sum_sumsq_portable(const float* x, size_t n, double& s1, double& s2) {
-  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};  // four chains: no add-latency bound
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) {
-      const double v = x[i + j];
-      a[j] += v;
-      b[j] += v * v;
-    }
-  for (; i < n; ++i) {
-    const double v = x[i];
-    a[0] += v;
-    b[0] += v * v;
-  }
-  s1 += (a[0] + a[1]) + (a[2] + a[3]);
-  s2 += (b[0] + b[1]) + (b[2] + b[3]);
-}
-
-void sum_dy_dyxhat_portable(const float* dy, const float* x, size_t n, float mean, float invstd,
-                            double& sdy, double& sdyx) {
-  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) {
-      a[j] += dy[i + j];
-      b[j] += static_cast<double>(dy[i + j]) * bn::xhat(x[i + j], mean, invstd);
-    }
-  for (; i < n; ++i) {
-    a[0] += dy[i];
-    b[0] += static_cast<double>(dy[i]) * bn::xhat(x[i], mean, invstd);
-  }
-  sdy += (a[0] + a[1]) + (a[2] + a[3]);
-  sdyx += (b[0] + b[1]) + (b[2] + b[3]);
-}
-
-void maxpool2_forward_portable(const float* x, int h, int w, float* y, uint8_t* arg) {
-  const int oh = h / 2, ow = w / 2;
-  for (int oy = 0; oy < oh; ++oy)
-    for (int ox = 0; ox < ow; ++ox) {
-      const float* r0 = x + (2 * oy) * w + 2 * ox;
-      const float* r1 = r0 + w;
-      float best = r0[0];
-      uint8_t k = 0;
-      if (r0[1] > best) { best = r0[1]; k = 1; }
-      if (r1[0] > best) { best = r1[0]; k = 2; }
-      if (r1[1] > best) { best = r1[1]; k = 3; }
-      y[oy * ow + ox] = best;
-      arg[oy * ow + ox] = k;
-    }
-}
-
-void maxpool2_backward_portable(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
-  const int oh = h / 2, ow = w / 2;
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(h) * w);
-  for (int oy = 0; oy < oh; ++oy)
-    for (int ox = 0; ox < ow; ++ox) {
-      const uint8_t k = arg[oy * ow + ox];
-      dx[(2 * oy + (k >> 1)) * w + 2 * ox + (k & 1)] = dy[oy * ow + ox];
-    }
-}
-
-}  // namespace
 
 #if MD_CPU_SIMD_AVX512
 
@@ -121,7 +39,11 @@ inline __m512d hi_pd(__m512 v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 
-void sum_sumsq_avx512(const float* x, size_t n, double& s1, double& s2) {
+}  // namespace
+
+namespace avx {
+
+void sum_sumsq(const float* x, size_t n, double& s1, double& s2) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
   for (size_t i = 0; i < n; i += 16) {
     const __m512 v = _mm512_maskz_loadu_ps(mask16(n - i), x + i);
@@ -135,7 +57,7 @@ void sum_sumsq_avx512(const float* x, size_t n, double& s1, double& s2) {
   s2 += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
 }
 
-void sum_dy_dyxhat_avx512(const float* dy, const float* x, size_t n, float mean, float invstd,
+void sum_dy_dyxhat(const float* dy, const float* x, size_t n, float mean, float invstd,
                           double& sdy, double& sdyx) {
   const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd);
   __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
@@ -153,7 +75,7 @@ void sum_dy_dyxhat_avx512(const float* dy, const float* x, size_t n, float mean,
   sdyx += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
 }
 
-void bn_normalize_avx512(const float* x, size_t n, float mean, float invstd, float gamma,
+void bn_normalize(const float* x, size_t n, float mean, float invstd, float gamma,
                          float beta, float* y) {
   const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd), g = _mm512_set1_ps(gamma),
                b = _mm512_set1_ps(beta);
@@ -164,7 +86,7 @@ void bn_normalize_avx512(const float* x, size_t n, float mean, float invstd, flo
   }
 }
 
-void bn_backward_dx_avx512(const float* dy, const float* x, size_t n, float mean, float invstd,
+void bn_backward_dx(const float* dy, const float* x, size_t n, float mean, float invstd,
                            float gamma_invstd, float inv_m, float sum_dy, float sum_dy_xhat,
                            float* dx) {
   const __m512 m = _mm512_set1_ps(mean), is = _mm512_set1_ps(invstd),
@@ -179,7 +101,7 @@ void bn_backward_dx_avx512(const float* dy, const float* x, size_t n, float mean
   }
 }
 
-void relu_forward_avx512(const float* x, size_t n, float* y) {
+void relu_forward(const float* x, size_t n, float* y) {
   const __m512 zero = _mm512_setzero_ps();
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 k = mask16(n - i);
@@ -188,7 +110,7 @@ void relu_forward_avx512(const float* x, size_t n, float* y) {
   }
 }
 
-void relu_backward_avx512(const float* y, const float* dy, size_t n, float* dx) {
+void relu_backward(const float* y, const float* dy, size_t n, float* dx) {
   const __m512 zero = _mm512_setzero_ps();
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 k = mask16(n - i);
@@ -197,7 +119,7 @@ void relu_backward_avx512(const float* y, const float* dy, size_t n, float* dx) 
   }
 }
 
-void maxpool2_forward_avx512(const float* x, int h, int w, float* y, uint8_t* arg) {
+void maxpool2_forward(const float* x, int h, int w, float* y, uint8_t* arg) {
   const int oh = h / 2, ow = w / 2;
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -233,7 +155,7 @@ void maxpool2_forward_avx512(const float* x, int h, int w, float* y, uint8_t* ar
   }
 }
 
-void maxpool2_backward_avx512(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
+void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
   const int oh = h / 2, ow = w / 2;
   const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
@@ -274,8 +196,8 @@ void maxpool2_backward_avx512(const float* dy, const uint8_t* arg, int h, int w,
 
 // 16×16 tile of src (rows × cols ≤ 16 each, missing rows and columns read as zeros) transposed
 // into dst, cols rows of `rows` lanes written; bias (rows values or null) added to every row.
-inline void transpose_tile_avx512(const float* src, int rows, int cols, int ld_src, float* dst,
-                                  int ld_dst, const float* bias) {
+inline void transpose_tile(const float* src, int rows, int cols, int ld_src, float* dst,
+                           int ld_dst, const float* bias) {
   __m512 r[16], t[16];
   const __mmask16 kc = mask16(static_cast<size_t>(cols)), kr = mask16(static_cast<size_t>(rows));
 #pragma GCC unroll 16
@@ -315,103 +237,20 @@ inline void transpose_tile_avx512(const float* src, int rows, int cols, int ld_s
     if (j < cols) _mm512_mask_storeu_ps(dst + static_cast<size_t>(j) * ld_dst, kr, r[j]);
 }
 
-void transpose_avx512(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
-                      const float* bias) {
+void transpose(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
+               const float* bias) {
   for (int i0 = 0; i0 < rows; i0 += 16)
     for (int j0 = 0; j0 < cols; j0 += 16)
-      transpose_tile_avx512(src + static_cast<size_t>(i0) * ld_src + j0, std::min(16, rows - i0),
-                            std::min(16, cols - j0), ld_src, dst + static_cast<size_t>(j0) * ld_dst + i0,
-                            ld_dst, bias == nullptr ? nullptr : bias + i0);
+      transpose_tile(src + static_cast<size_t>(i0) * ld_src + j0, std::min(16, rows - i0),
+                     std::min(16, cols - j0), ld_src, dst + static_cast<size_t>(j0) * ld_dst + i0,
+                     ld_dst, bias == nullptr ? nullptr : bias + i0);
 }
 
-}  // namespace
+}  // namespace avx
 
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
 
 #endif  // MD_CPU_SIMD_AVX512
-
-// ---- dispatch ----------------------------------------------------------------------------
-
-void sum_sumsq(const float* x, size_t n, double& s1, double& s2) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return sum_sumsq_avx512(x, n, s1, s2);
-#endif
-  sum_sumsq_portable(x, n, s1, s2);
-}
-
-void sum_dy_dyxhat(const float* dy, const float* x, size_t n, float mean, float invstd,
-                   double& sdy, double& sdyx) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return sum_dy_dyxhat_avx512(dy, x, n, mean, invstd, sdy, sdyx);
-#endif
-  sum_dy_dyxhat_portable(dy, x, n, mean, invstd, sdy, sdyx);
-}
-
-void bn_normalize(const float* x, size_t n, float mean, float invstd, float gamma, float beta,
-                  float* y) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return bn_normalize_avx512(x, n, mean, invstd, gamma, beta, y);
-#endif
-  for (size_t i = 0; i < n; ++i) y[i] = bn::forward(x[i], mean, invstd, gamma, beta);
-}
-
-void bn_backward_dx(const float* dy, const float* x, size_t n, float mean, float invstd,
-                    float gamma_invstd, float inv_m, float sum_dy, float sum_dy_xhat, float* dx) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512())
-    return bn_backward_dx_avx512(dy, x, n, mean, invstd, gamma_invstd, inv_m, sum_dy, sum_dy_xhat, dx);
-#endif
-  for (size_t i = 0; i < n; ++i)
-    dx[i] = bn::backward_dx(dy[i], bn::xhat(x[i], mean, invstd), gamma_invstd, inv_m, sum_dy,
-                            sum_dy_xhat);
-}
-
-void relu_forward(const float* x, size_t n, float* y) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return relu_forward_avx512(x, n, y);
-#endif
-  for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-
-void relu_backward(const float* y, const float* dy, size_t n, float* dx) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return relu_backward_avx512(y, dy, n, dx);
-#endif
-  for (size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-void maxpool2_forward(const float* x, int h, int w, float* y, uint8_t* arg) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return maxpool2_forward_avx512(x, h, w, y, arg);
-#endif
-  maxpool2_forward_portable(x, h, w, y, arg);
-}
-
-void maxpool2_backward(const float* dy, const uint8_t* arg, int h, int w, float* dx) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return maxpool2_backward_avx512(dy, arg, h, w, dx);
-#endif
-  maxpool2_backward_portable(dy, arg, h, w, dx);
-}
-
-void transpose(const float* src, int rows, int cols, int ld_src, float* dst, int ld_dst,
-               const float* bias) {
-#if MD_CPU_SIMD_AVX512
-  if (avx512()) return transpose_avx512(src, rows, cols, ld_src, dst, ld_dst, bias);
-#endif
-  constexpr int kTile = 16;
-  for (int i0 = 0; i0 < rows; i0 += kTile)
-    for (int j0 = 0; j0 < cols; j0 += kTile) {
-      const int i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-      for (int j = j0; j < j1; ++j) {
-        float* d = dst + static_cast<size_t>(j) * ld_dst;
-        if (bias != nullptr)
-          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j] + bias[i];
-        else
-          for (int i = i0; i < i1; ++i) d[i] = src[static_cast<size_t>(i) * ld_src + j];
-      }
-    }
-}
 
 }  // namespace mnist_dist::cpu_simd

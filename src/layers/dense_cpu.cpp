@@ -1,8 +1,9 @@
-// Dense on CPU: SGEMMs (oneDNN or OpenBLAS, layers/cpu_gemm.h) split by hand over the OpenMP
-// threads along an output dimension, each call single-threaded inside the parallel region: the
-// forward pass by output features, the weight gradient by rows of dW, the input gradient by
-// input features. No thread waits on another inside a GEMM and no partial sums are reduced
-// across threads (each output element is summed by one GEMM call, in its library's order).
+// Dense on CPU (forward and backward of DenseBase): SGEMMs (oneDNN or OpenBLAS,
+// layers/cpu_gemm.h) split by hand over the ctx.threads OpenMP threads along an output
+// dimension, each call single-threaded inside the parallel region: the forward pass by output
+// features, the weight gradient by rows of dW, the input gradient by input features. No thread
+// waits on another inside a GEMM and no partial sums are reduced across threads (each output
+// element is summed by one GEMM call, in its library's order).
 #include <omp.h>
 
 #include <algorithm>
@@ -10,10 +11,10 @@
 #include "core/aligned.h"
 #include "core/error.h"
 #include "layers/backend_cpu.h"
+#include "layers/cpu_context.h"
 #include "layers/cpu_gemm.h"
 #include "layers/cpu_simd.h"
 #include "layers/dense.h"
-#include "model/init.h"
 
 namespace mnist_dist {
 namespace {
@@ -35,25 +36,9 @@ constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ direc
 constexpr long kMinTransposedMacs = 1 << 17;  // and so do small ones (transposes would dominate)
 constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
 
-class DenseCpu final : public Layer {
+class DenseCpu final : public DenseBase {
  public:
-  explicit DenseCpu(const DenseConfig& c) : cfg_(c) {}
-  std::string kind() const override { return "dense"; }
-  std::string describe() const override {
-    return "dense " + std::to_string(cfg_.in_features) + " -> " + std::to_string(cfg_.out_features);
-  }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.per_sample() == static_cast<size_t>(cfg_.in_features), "dense input " + in.str());
-    return Shape{in.n, cfg_.out_features, 1, 1};
-  }
-  void declare(ParamArena& a) override {
-    w_ = a.declare(name() + "/weight", {cfg_.out_features, cfg_.in_features}, true);
-    b_ = a.declare(name() + "/bias", {cfg_.out_features}, true);
-  }
-  void init(ParamArena& a, Rng& rng) override {
-    glorot_uniform(a.param(w_), a.info(w_).count, cfg_.in_features, cfg_.out_features, rng);
-    std::fill_n(a.param(b_), cfg_.out_features, 0.0f);
-  }
+  explicit DenseCpu(const DenseConfig& c) : DenseBase(c) {}
 
   void reserve(const Shape& in) override {
     if (!transposed_forward()) return;
@@ -68,13 +53,15 @@ class DenseCpu final : public Layer {
   // threads transpose x together, then each multiplies its block of W's rows and transposes its
   // block of yᵀ into y, adding the bias on the way. Narrow or small layers (the logits, the
   // LeNet-5 dense layers) take x·Wᵀ directly with OpenBLAS, split over the threads by columns.
-  void forward(Context&, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
+  void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
     const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
     const float* b = a.param(b_);
     const float* w = a.param(w_);
+    const int threads = team_size(ctx);
+    const bool avx = use_avx512(ctx);
     if (n == 0) return;
     if (!transposed_forward()) {
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
       {
         int j0 = 0, j1 = 0;
         split16(out, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
@@ -90,17 +77,17 @@ class DenseCpu final : public Layer {
     }
     const int chunk = static_cast<int>(std::min<size_t>(kFwdBatch, xt_.size() / in));
     MD_CHECK(chunk > 0, "dense forward before reserve()");
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
-      const int t = omp_get_thread_num(), threads = omp_get_num_threads();
+      const int t = omp_get_thread_num(), team = omp_get_num_threads();
       int j0 = 0, j1 = 0, k0 = 0, k1 = 0;
-      split4(out, t, threads, j0, j1);
-      split4(in, t, threads, k0, k1);
+      split4(out, t, team, j0, j1);
+      split4(in, t, team, k0, k1);
       for (int s0 = 0; s0 < n; s0 += chunk) {
         const int m = std::min(chunk, n - s0);
         const float* xs = x.data + static_cast<size_t>(s0) * in;
         // xᵀ[k0:k1, 0:m] = x[s0:s0+m, k0:k1]ᵀ
-        if (k1 > k0) cpu_simd::transpose(xs + k0, m, k1 - k0, in, xt_.data() + static_cast<size_t>(k0) * m, m, nullptr);
+        if (k1 > k0) cpu_simd::transpose(avx, xs + k0, m, k1 - k0, in, xt_.data() + static_cast<size_t>(k0) * m, m, nullptr);
 #pragma omp barrier
         if (j1 > j0) {
           float* yt = yt_.data() + static_cast<size_t>(j0) * m;
@@ -109,21 +96,21 @@ class DenseCpu final : public Layer {
             cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + kFwdRows) - r0, m,
                             in, 1.0f, w + static_cast<size_t>(r0) * in, in, xt_.data(), m, 0.0f,
                             yt + static_cast<size_t>(r0 - j0) * m, m);
-          cpu_simd::transpose(yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
+          cpu_simd::transpose(avx, yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
         }
 #pragma omp barrier  // xᵀ is rewritten by the next chunk
       }
     }
   }
 
-  void backward(Context&, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
                 Tensor& dx) override {
     const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
     const float* w = a.param(w_);
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
     const bool want_dx = dx.data != nullptr;
-#pragma omp parallel
+#pragma omp parallel num_threads(team_size(ctx))
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
       int r0 = 0, r1 = 0;
@@ -156,8 +143,6 @@ class DenseCpu final : public Layer {
            static_cast<long>(cfg_.in_features) * cfg_.out_features >= kMinTransposedMacs;
   }
 
-  DenseConfig cfg_;
-  int w_ = -1, b_ = -1;
   AlignedVector<float> xt_, yt_;  // xᵀ (in × chunk) and yᵀ (out × chunk) of a forward chunk
 };
 

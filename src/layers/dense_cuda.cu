@@ -1,6 +1,6 @@
-// Dense on the GPU: cuBLAS with dense_cpu.cpp's semantics. cuBLAS is column-major: a row-major
-// (r, c) matrix is, to cuBLAS, its (c × r) transpose with leading dimension c (the "row-major
-// trick"). With X (N, in), W (out, in), Y (N, out) row-major:
+// Dense on the GPU (forward and backward of DenseBase): cuBLAS with dense_cpu.cpp's semantics.
+// cuBLAS is column-major: a row-major (r, c) matrix is, to cuBLAS, its (c × r) transpose with
+// leading dimension c (the "row-major trick"). With X (N, in), W (out, in), Y (N, out) row-major:
 //   Y  = X·Wᵀ + b    ⇔ Yᵀ (out×N)   = W·Xᵀ     gemm(T, N, out, N, in)   A = W, B = X
 //   dW = dYᵀ·X       ⇔ dWᵀ (in×out) = Xᵀ·dY    gemm(N, T, in, out, N)   A = X, B = dY
 //   dX = dY·W        ⇔ dXᵀ (in×N)   = Wᵀ·dYᵀ   gemm(N, N, in, N, out)   A = W, B = dY
@@ -16,7 +16,6 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/dense.h"
-#include "model/init.h"
 
 namespace mnist_dist {
 namespace {
@@ -36,25 +35,10 @@ void broadcast_rows(const float* b, float* y, int rows, int cols, cudaStream_t s
   MD_CUDA_LAUNCH("broadcast_rows_kernel");
 }
 
-class DenseCuda final : public Layer {
+class DenseCuda final : public DenseBase {
  public:
-  explicit DenseCuda(const DenseConfig& c) : cfg_(c) {}
-  std::string kind() const override { return "dense"; }
-  std::string describe() const override {
-    return "dense " + std::to_string(cfg_.in_features) + " -> " + std::to_string(cfg_.out_features);
-  }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.per_sample() == static_cast<size_t>(cfg_.in_features), "dense input " + in.str());
-    return Shape{in.n, cfg_.out_features, 1, 1};
-  }
-  void declare(ParamArena& a) override {
-    w_ = a.declare(name() + "/weight", {cfg_.out_features, cfg_.in_features}, true);
-    b_ = a.declare(name() + "/bias", {cfg_.out_features}, true);
-  }
-  void init(ParamArena& a, Rng& rng) override {  // on the host, as the CPU layer
-    glorot_uniform(a.host_param(w_), a.info(w_).count, cfg_.in_features, cfg_.out_features, rng);
-    std::fill_n(a.host_param(b_), cfg_.out_features, 0.0f);
-  }
+  explicit DenseCuda(const DenseConfig& c) : DenseBase(c) {}
+
   void reserve(const Shape& in) override {
     ones_ = Buffer<float>(Backend::kCuda, static_cast<size_t>(in.n));
     const std::vector<float> ones(ones_.size(), 1.0f);
@@ -94,8 +78,6 @@ class DenseCuda final : public Layer {
   }
 
  private:
-  DenseConfig cfg_;
-  int w_ = -1, b_ = -1;
   Buffer<float> ones_;  // device: (max N) ones for the bias gradient
 };
 

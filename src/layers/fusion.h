@@ -3,7 +3,9 @@
 // normalised and rectified planes live in per-thread scratch, only the pooled output and its
 // arg-max reach memory (backward: only dL/dx). The per-element math and
 // every sum's order are those of the three layers run one after the other, so the results are
-// bit-identical (tests/unit/test_model.cpp); MNIST_DIST_NO_FUSION=1 turns it off.
+// bit-identical (tests/unit/test_model.cpp). Context::fuse_layers turns it on or off (its
+// default: on unless MNIST_DIST_NO_FUSION=1, core/kernel_choice.h). Layers offer these
+// abilities through Layer::fused_relu_pool() / Layer::pool_argmax().
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,10 @@
 // The one layer interface (CONVENTIONS.md): forward(ctx, x, y) / backward(ctx, x, y, dy, dx),
 // parameters declared into the flat arena, scratch reserved once for the largest batch.
-// The backend is fixed when a layer is built (see layers/factory.h), never read from a global.
+// The backend is fixed when a layer is built (see layers/factory.cpp), never read from a global.
+// Each layer type has one backend-independent base (Conv2dBase in conv2d.h, ...) holding its
+// config, shapes, parameter declaration and initialisation; its CPU and CUDA classes add
+// forward, backward and their own scratch. The model, fusion and export read a layer's kind
+// and config through type() and the as_*() accessors, never through strings.
 #pragma once
 
 #include <memory>
@@ -9,21 +13,34 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "layers/layer_config.h"
 #include "model/param_arena.h"
 
 namespace mnist_dist {
 
+class FusedReluPool;  // layers/fusion.h
+class PoolArgmax;
+
 class Layer {
  public:
   virtual ~Layer() = default;
-  Layer() = default;
+  explicit Layer(LayerKind type = LayerKind::kCustom) : type_(type) {}
   Layer(const Layer&) = delete;
   Layer& operator=(const Layer&) = delete;
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
-  virtual std::string kind() const = 0;      // "conv2d", "batchnorm", ...
+  LayerKind type() const { return type_; }
+  virtual std::string kind() const { return kind_name(type_); }  // "conv2d", "batchnorm", ...
   virtual std::string describe() const = 0;  // one line for the model summary
+
+  // The layer's settings when it is of that kind, else null.
+  virtual const Conv2dConfig* as_conv2d() const { return nullptr; }
+  virtual const BatchNormConfig* as_batchnorm() const { return nullptr; }
+  virtual const DenseConfig* as_dense() const { return nullptr; }
+  // Optional abilities of CPU layers (layers/fusion.h), else null.
+  virtual FusedReluPool* fused_relu_pool() { return nullptr; }
+  virtual PoolArgmax* pool_argmax() { return nullptr; }
 
   // Output shape for an input shape (batch dimension passed through).
   virtual Shape output_shape(const Shape& in) const = 0;
@@ -43,6 +60,7 @@ class Layer {
                         const Tensor& dy, Tensor& dx) = 0;
 
  private:
+  LayerKind type_;
   std::string name_;
 };
 

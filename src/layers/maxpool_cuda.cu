@@ -12,6 +12,7 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/elementwise.h"
+#include "layers/math/pool_math.h"
 
 namespace mnist_dist {
 namespace {
@@ -26,14 +27,9 @@ static __global__ void maxpool2_forward_kernel(const float* __restrict__ x, floa
     const int oy = static_cast<int>(o / ow % oh);
     const size_t plane = o / (static_cast<size_t>(ow) * oh);
     const float* r0 = x + plane * h * w + static_cast<size_t>(2 * oy) * w + 2 * ox;
-    const float* r1 = r0 + w;
-    float best = r0[0];
-    uint8_t k = 0;
-    if (r0[1] > best) { best = r0[1]; k = 1; }
-    if (r1[0] > best) { best = r1[0]; k = 2; }
-    if (r1[1] > best) { best = r1[1]; k = 3; }
+    float best;
+    argmax[o] = pool::window_max(r0, r0 + w, best);
     y[o] = best;
-    argmax[o] = k;
   }
 }
 
@@ -58,14 +54,8 @@ static __global__ void maxpool2_backward_kernel(const float* __restrict__ dy,
   }
 }
 
-class MaxPool2Cuda final : public Layer {
+class MaxPool2Cuda final : public MaxPool2Base {
  public:
-  std::string kind() const override { return "maxpool2"; }
-  std::string describe() const override { return "maxpool 2x2"; }
-  Shape output_shape(const Shape& in) const override {
-    MD_CHECK(in.h >= 2 && in.w >= 2, "maxpool input too small: " + in.str());
-    return Shape{in.n, in.c, in.h / 2, in.w / 2};
-  }
   void reserve(const Shape& in) override {
     argmax_ = Buffer<uint8_t>(Backend::kCuda, output_shape(in).size());
   }
@@ -93,13 +83,8 @@ class MaxPool2Cuda final : public Layer {
 };
 
 // NCHW → (N, C·H·W, 1, 1): the same bytes; a device-to-device copy on the compute stream.
-class FlattenCuda final : public Layer {
+class FlattenCuda final : public FlattenBase {
  public:
-  std::string kind() const override { return "flatten"; }
-  std::string describe() const override { return "flatten"; }
-  Shape output_shape(const Shape& in) const override {
-    return Shape{in.n, static_cast<int>(in.per_sample()), 1, 1};
-  }
   void forward(Context& ctx, ParamArena&, const Tensor& x, Tensor& y, bool) override {
     copy(ctx, x.data, y.data, x.size());
   }

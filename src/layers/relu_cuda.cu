@@ -36,12 +36,8 @@ void relu_backward(const float* y, const float* dy, float* dx, size_t n, cudaStr
   MD_CUDA_LAUNCH("relu_backward_kernel");
 }
 
-class ReluCuda final : public Layer {
+class ReluCuda final : public ReluBase {
  public:
-  std::string kind() const override { return "relu"; }
-  std::string describe() const override { return "relu"; }
-  Shape output_shape(const Shape& in) const override { return in; }
-
   void forward(Context& ctx, ParamArena&, const Tensor& x, Tensor& y, bool) override {
     relu_forward(x.data, y.data, x.size(), ctx.cuda->stream());
   }

@@ -1,6 +1,8 @@
-// Softmax cross-entropy on CPU: one row per sample through xent::row (shared with CUDA).
+// Softmax cross-entropy on CPU: one row per sample through xent::row (shared with CUDA), the
+// rows split over the ctx.threads.
 #include "core/error.h"
 #include "layers/backend_cuda.h"
+#include "layers/cpu_context.h"
 #include "layers/math/xent_math.h"
 #include "layers/softmax_xent.h"
 
@@ -9,12 +11,12 @@ namespace {
 
 class SoftmaxCrossEntropyCpu final : public SoftmaxCrossEntropy {
  public:
-  LossStats run(Context&, const Tensor& logits, const uint8_t* labels, float scale,
+  LossStats run(Context& ctx, const Tensor& logits, const uint8_t* labels, float scale,
                 float* dlogits, int32_t* predictions) override {
     const int n = logits.shape.n, k = static_cast<int>(logits.shape.per_sample());
     double loss = 0.0;
     int64_t correct = 0;
-#pragma omp parallel for reduction(+ : loss, correct) schedule(static)
+#pragma omp parallel for reduction(+ : loss, correct) schedule(static) num_threads(team_size(ctx))
     for (int i = 0; i < n; ++i) {
       MD_CHECK(labels[i] < k, "label out of range");
       int pred = 0;

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -91,11 +89,8 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
   arena_.finalize();
   fused_.assign(layers_.size(), 0);
   for (size_t i = 0; i + 2 < layers_.size(); ++i)
-    fused_[i] = layers_[i]->kind() == "batchnorm" && layers_[i + 1]->kind() == "relu" &&
-                dynamic_cast<FusedReluPool*>(layers_[i].get()) != nullptr &&
-                dynamic_cast<PoolArgmax*>(layers_[i + 2].get()) != nullptr;
-  const char* off = std::getenv("MNIST_DIST_NO_FUSION");
-  fusion_ = !(off != nullptr && std::strcmp(off, "1") == 0);
+    fused_[i] = layers_[i]->type() == LayerKind::kBatchNorm && layers_[i + 1]->type() == LayerKind::kRelu &&
+                layers_[i]->fused_relu_pool() != nullptr && layers_[i + 2]->pool_argmax() != nullptr;
 }
 
 void Model::add(LayerPtr layer, const std::string& name) {
@@ -114,12 +109,13 @@ const Tensor& Model::forward(Context& ctx, const float* x, int n, bool training)
                                          std::to_string(max_batch_));
   last_input_ = x;
   last_n_ = n;
+  last_fused_ = ctx.fuse_layers;  // backward runs the blocks as this forward did
   Tensor in{const_cast<float*>(x), input_.with_batch(n)};
   for (size_t i = 0; i < layers_.size(); ++i) {
-    if (fused_at(i)) {  // BatchNorm → ReLU → max-pool in one sweep: only the pool's output
+    if (fused_in_pass(i)) {  // BatchNorm → ReLU → max-pool in one sweep: only the pool's output
       Tensor out{acts_[i + 2].data(), out_shapes_[i + 2].with_batch(n)};
-      dynamic_cast<FusedReluPool&>(*layers_[i])
-          .forward_relu_pool(ctx, arena_, in, out, dynamic_cast<PoolArgmax&>(*layers_[i + 2]).argmax(), training);
+      layers_[i]->fused_relu_pool()->forward_relu_pool(ctx, arena_, in, out,
+                                                        layers_[i + 2]->pool_argmax()->argmax(), training);
       in = out;
       i += 2;
       continue;
@@ -137,15 +133,15 @@ void Model::backward(Context& ctx, const float* dlogits, const std::function<voi
   MD_CHECK(last_input_ != nullptr, "backward before forward");
   const size_t last = layers_.size() - 1;
   for (size_t k = layers_.size(); k-- > 0;) {
-    if (k >= 2 && fused_at(k - 2)) {  // k is the pool of a fused block starting at b
+    if (k >= 2 && fused_in_pass(k - 2)) {  // k is the pool of a fused block starting at b
       const size_t b = k - 2;
       Tensor x = b == 0 ? Tensor{const_cast<float*>(last_input_), input_.with_batch(n)}
                         : Tensor{acts_[b - 1].data(), out_shapes_[b - 1].with_batch(n)};
       Tensor y_pool{acts_[k].data(), out_shapes_[k].with_batch(n)};
       Tensor dy_pool{k == last ? const_cast<float*>(dlogits) : dacts_[k].data(), y_pool.shape};
       Tensor dx{b == 0 ? nullptr : dacts_[b - 1].data(), x.shape};
-      dynamic_cast<FusedReluPool&>(*layers_[b])
-          .backward_relu_pool(ctx, arena_, x, y_pool, dynamic_cast<PoolArgmax&>(*layers_[k]).argmax(), dy_pool, dx);
+      layers_[b]->fused_relu_pool()->backward_relu_pool(ctx, arena_, x, y_pool, layers_[k]->pool_argmax()->argmax(),
+                                                        dy_pool, dx);
       if (grads_ready && grad_ranges_[b].second > grad_ranges_[b].first) grads_ready(static_cast<int>(b));
       k = b;
       continue;

@@ -47,13 +47,17 @@ class Model {
   // Range [begin, end) of the gradient buffer written by layer i (empty if no parameters).
   std::pair<size_t, size_t> grad_range(size_t i) const { return grad_ranges_[i]; }
   std::string summary() const;  // one line per layer with output shape and parameter count
-  // CPU: run BatchNorm → ReLU → max-pool blocks as one sweep (layers/fusion.h; on by default
-  // unless MNIST_DIST_NO_FUSION=1). Same results either way; for tests and benchmarks.
+  // CPU: BatchNorm → ReLU → max-pool blocks run as one sweep (layers/fusion.h) when the
+  // context's fuse_layers is set (its default: core/kernel_choice.h) and this model allows it
+  // (set_fusion, on by default; for tests and benchmarks). Same results either way.
   void set_fusion(bool on) { fusion_ = on; }
+  // Layer i starts a block that a pass with ctx.fuse_layers set runs fused.
   bool fused_at(size_t i) const { return fusion_ && i < fused_.size() && fused_[i]; }
 
  private:
   void add(LayerPtr layer, const std::string& name);
+  // Fused in the current forward/backward pair (the context of the last forward).
+  bool fused_in_pass(size_t i) const { return last_fused_ && fused_at(i); }
 
   std::string arch_;
   Backend backend_;
@@ -69,6 +73,7 @@ class Model {
   std::vector<Buffer<float>> dacts_;                 // dacts_[i] = dL/d(output of layer i)
   const float* last_input_ = nullptr;
   int last_n_ = 0;
+  bool last_fused_ = false;  // ctx.fuse_layers of the last forward
   Tensor logits_;
   ParamArena arena_;
 };

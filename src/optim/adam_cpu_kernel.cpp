@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "layers/cpu_simd.h"
+#include "core/kernel_choice.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MD_ADAM_AVX512 1
@@ -86,7 +86,7 @@ void update_avx512(float* params, float* m, float* v, const float* const* grads,
 void update_range(float* params, float* m, float* v, const float* const* grads, int ngrads,
                   long begin, long end, const Coeffs& c, bool stream_params) {
 #if MD_ADAM_AVX512
-  if (cpu_simd::avx512()) return update_avx512(params, m, v, grads, ngrads, begin, end, c, stream_params);
+  if (kernels_from_env().use_avx512) return update_avx512(params, m, v, grads, ngrads, begin, end, c, stream_params);
 #else
   (void)stream_params;
 #endif
