@@ -26,4 +26,23 @@ inline std::string mpiexec_prefix(const std::string& mpiexec) {
          "OMPI_MCA_btl_vader_single_copy_mechanism=none " + mpiexec + " --oversubscribe -n ";
 }
 
+// Empty when `mpiexec --oversubscribe -n 4 true` runs (with the environment above); otherwise why
+// not, for GTEST_SKIP (MPI or oversubscription unavailable here: not a failure of mnist_dist).
+inline std::string mpiexec_unusable(const std::string& mpiexec) {
+  static const std::string why = [&] {
+    const CommandResult r = run_command(mpiexec_prefix(mpiexec) + "4 true");
+    return r.exit_code == 0 ? std::string()
+                            : "mpiexec cannot start 4 oversubscribed ranks here (exit " +
+                                  std::to_string(r.exit_code) + "): " + r.output.substr(0, 300);
+  }();
+  return why;
+}
+
 }  // namespace mnist_dist::testing
+
+// In a test body: skips it (ctest reports it as skipped) when mpiexec cannot start ranks here.
+#define MD_SKIP_WITHOUT_MPIEXEC(mpiexec_bin)                                                \
+  do {                                                                                      \
+    const std::string md_why_ = ::mnist_dist::testing::mpiexec_unusable(mpiexec_bin);       \
+    if (!md_why_.empty()) GTEST_SKIP() << md_why_;                                          \
+  } while (0)

@@ -74,12 +74,7 @@ def read(split):
     return im[16:], labels, hist
 
 def stats(px, labels, n):
-    mean_img = [0.0] * 784
-    for i in range(n):
-        img = px[i * 784:(i + 1) * 784]
-        for p in range(784):
-            mean_img[p] += img[p]
-    mean_img = [v / n for v in mean_img]
+    mean_img = [sum(px[p::784]) / n for p in range(784)]  # pixel p of every image (a strided slice)
     center = [mean_img[y * 28 + x] for y in range(9, 19) for x in range(9, 19)]
     border = [mean_img[y * 28 + x] for y in range(28) for x in range(28)
               if min(y, x, 27 - y, 27 - x) < 3]

@@ -95,6 +95,7 @@ TEST_P(KillAndResume, EqualsTheUninterruptedRunBitForBit) {
 INSTANTIATE_TEST_SUITE_P(ThreePoints, KillAndResume, ::testing::Values(6, 18, 31));
 
 TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeCompletes) {
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   const std::string ck = dir("ck_term");
   // Only rank 1 gets the signal, mid-epoch 2; both ranks must stop at the same step.
   const auto stopped = run_command("MNIST_DIST_TEST_SIGNAL=1:23 " + kMpiexec + "2 " + kFaultyDist + common() +
@@ -117,6 +118,7 @@ TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeComplet
 }
 
 TEST_F(CheckpointE2E, ResumingOnAnotherWorldSizeContinuesTheTrajectory) {
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   const std::string ck1 = dir("ck_ws1"), ck2 = dir("ck_ws2");
   const std::string first = kDist + " --data " + (root_ / "h5").string() + " --epochs 3 --threads 1";
   ASSERT_EQ(run_command(first + " --max-steps 10 --checkpoint-dir " + ck1).exit_code, 0);
@@ -132,6 +134,7 @@ TEST_F(CheckpointE2E, ResumingOnAnotherWorldSizeContinuesTheTrajectory) {
 }
 
 TEST_F(CheckpointE2E, KillingOneRankOfFourEndsTheJobWithinTheBound) {
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   const std::string ck = dir("ck_rankdeath");
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = run_command("MNIST_DIST_TEST_KILL=2:9 " + kMpiexec + "4 " + kFaultyDist + common() +

@@ -28,6 +28,7 @@ class MpiE2E : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
+  void SetUp() override { MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN); }
   static std::string args() { return " --data " + (dir_ / "h5").string() + " --threads 1"; }
   static fs::path dir_;
 };

@@ -2,9 +2,13 @@
 // accuracy, the exit codes and the saved model file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 
+#include "core/context.h"
 #include "io/model_io.h"
 #include "model/model.h"
 #include "e2e_setup.h"
@@ -73,11 +77,29 @@ TEST_F(TrainE2E, LeNet5LearnsAndMaxStepsStopsEarly) {
   EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
 }
 
-TEST_F(TrainE2E, SameSeedSameResult) {
-  const std::string cmd = kDist + " --data " + data() + " --max-steps 10 --threads 2";
-  const auto a = run_command(cmd), b = run_command(cmd);
+// Two runs with the same seed save the same model: every parameter and BatchNorm statistic
+// compared bit for bit (read back through load_model, so HDF5 metadata plays no part), not only
+// the printed 4-decimal loss.
+TEST_F(TrainE2E, SameSeedSameWeights) {
+  const std::string cmd = kDist + " --data " + data() + " --max-steps 10 --threads 2 -q --save ";
+  const std::string pa = (dir_ / "same_a.h5").string(), pb = (dir_ / "same_b.h5").string();
+  const auto a = run_command(cmd + pa), b = run_command(cmd + pb);
   ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
   EXPECT_EQ(last_value(a.output, "Test loss: "), last_value(b.output, "Test loss: "));
+  mnist_dist::Model ma("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+  mnist_dist::Model mb("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+  mnist_dist::load_model(ma, pa);
+  mnist_dist::load_model(mb, pb);
+  for (const auto& p : ma.arena().infos()) {
+    const float* x = (p.trainable ? ma.arena().params() : ma.arena().state()) + p.offset;
+    const float* y = (p.trainable ? mb.arena().params() : mb.arena().state()) + p.offset;
+    size_t diff = 0, first = 0;
+    for (size_t i = p.count; i-- > 0;)
+      if (std::memcmp(x + i, y + i, sizeof(float)) != 0) ++diff, first = i;
+    EXPECT_EQ(diff, 0u) << p.name << ": " << diff << " of " << p.count << " values differ; first at "
+                        << first << ": " << x[first] << " vs " << y[first];
+  }
 }
 
 // On a machine without the NVIDIA kernel driver, the CUDA runtime's own words ("CUDA driver
@@ -118,6 +140,55 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
     const auto r = run_command(kDist + " " + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+// The seed network's convolution weight gradients (the real model and its fused CPU path, on a
+// batch of the synthetic digits) against a central finite difference in double along the
+// gradient itself: for L = Σ r·logits, (L(w + ηg) − L(w − ηg)) / 2η must equal g·g. The learning
+// test above cannot catch a broken convolution gradient: with dW zeroed, the dense layers still
+// learn the blocks on frozen random convolutions (≥ 0.97). A zero, scaled, sign-flipped or
+// mis-indexed dW fails here.
+TEST(SeedNetConv, GradientMatchesAFiniteDifferenceAlongIt) {
+  const int n = 16;
+  std::vector<uint8_t> img, lab;
+  mnist_dist::testing::make_blocks(n, 11, img, lab);
+  std::vector<float> x(img.begin(), img.end());
+  for (float& v : x) v /= 255.0f;
+  mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, n);
+  m.init(1);
+  mnist_dist::Context ctx;
+  mnist_dist::Rng rng(5);
+  std::vector<float> r(static_cast<size_t>(n) * 10);
+  for (float& v : r) v = static_cast<float>(2.0 * rng.uniform() - 1.0);
+  auto loss = [&] {
+    const mnist_dist::Tensor& y = m.forward(ctx, x.data(), n, true);
+    double s = 0.0;
+    for (size_t i = 0; i < r.size(); ++i) s += static_cast<double>(r[i]) * y.data[i];
+    return s;
+  };
+  loss();
+  m.backward(ctx, r.data());
+  auto& a = m.arena();
+  for (const std::string name : {"conv1/weight", "conv2/weight"}) {
+    int id = -1;
+    for (size_t i = 0; i < a.infos().size(); ++i)
+      if (a.infos()[i].name == name) id = static_cast<int>(i);
+    ASSERT_GE(id, 0) << name;
+    const size_t count = a.infos()[id].count;
+    float* w = a.params() + a.infos()[id].offset;
+    const std::vector<float> w0(w, w + count), g(a.grad(id), a.grad(id) + count);
+    double gg = 0.0, ww = 0.0;
+    for (size_t i = 0; i < count; ++i) gg += double(g[i]) * g[i], ww += double(w0[i]) * w0[i];
+    ASSERT_GT(gg, 0.0) << name << ": the gradient is zero";
+    const double eta = 1e-3 * std::sqrt(ww / gg);  // moves w by 0.1 % of its norm
+    for (size_t i = 0; i < count; ++i) w[i] = static_cast<float>(w0[i] + eta * g[i]);
+    const double lp = loss();
+    for (size_t i = 0; i < count; ++i) w[i] = static_cast<float>(w0[i] - eta * g[i]);
+    const double lm = loss();
+    std::copy(w0.begin(), w0.end(), w);
+    const double fd = (lp - lm) / (2.0 * eta);
+    EXPECT_NEAR(fd / gg, 1.0, 0.05) << name << ": finite difference along g " << fd << ", g·g " << gg;
   }
 }
 
