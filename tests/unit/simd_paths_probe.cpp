@@ -1,6 +1,6 @@
 // simd_paths_probe: runs the CPU kernels that have an AVX-512 and a portable path on fixed inputs
 // and writes every output to one file; test_simd_paths.cpp runs it with MNIST_DIST_NO_AVX512=0
-// and =1 (one process each: the switch is read once per process) and compares the two files.
+// and =1 (one process each: Context and the probe take the choice from kernels_from_env()) and compares the two files.
 // Usage: simd_paths_probe OUT_FILE
 // Record: uint32 name length, name, uint8 claim (1 = same bits claimed, 0 = within rounding),
 // uint64 count, count doubles (floats and arg-max bytes converted exactly).
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernel_choice.h"
 #include "core/rng.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
@@ -25,6 +26,7 @@ using md::test::random_vector;
 namespace {
 
 FILE* g_out = nullptr;
+bool g_avx512 = false;  // the Context default: the CPU has AVX-512F and MNIST_DIST_NO_AVX512 is unset
 
 template <typename T>
 void put(const std::string& name, bool same_bits, const T* p, size_t n) {
@@ -53,23 +55,23 @@ void elementwise() {
   x[3] = -0.0f;
   x[5] = NAN;
   x[7] = 0.0f;
-  s::relu_forward(x.data(), n, y.data());
+  s::relu_forward(g_avx512, x.data(), n, y.data());
   put("relu_forward", true, y);
-  s::relu_backward(y.data(), dy.data(), n, dx.data());
+  s::relu_backward(g_avx512, y.data(), dy.data(), n, dx.data());
   put("relu_backward", true, dx);
   x[5] = 0.25f;
-  s::bn_normalize(x.data(), n, 0.1f, 1.7f, 0.9f, -0.2f, y.data());
+  s::bn_normalize(g_avx512, x.data(), n, 0.1f, 1.7f, 0.9f, -0.2f, y.data());
   put("bn_normalize", true, y);
-  s::bn_backward_dx(dy.data(), x.data(), n, 0.1f, 1.7f, 0.9f * 1.7f, 1.0f / n, 3.5f, -1.25f, dx.data());
+  s::bn_backward_dx(g_avx512, dy.data(), x.data(), n, 0.1f, 1.7f, 0.9f * 1.7f, 1.0f / n, 3.5f, -1.25f, dx.data());
   put("bn_backward_dx", true, dx);
   for (int w : {28, 14, 10}) {  // 10: a masked tail
     std::vector<float> p = random_vector(static_cast<size_t>(w) * w, 3 + w), q(w * w / 4), back(w * w);
     for (float& v : p) v = std::round(v * 4.0f);  // ties: the first maximum must win on both paths
     std::vector<uint8_t> arg(w * w / 4);
-    s::maxpool2_forward(p.data(), w, w, q.data(), arg.data());
+    s::maxpool2_forward(g_avx512, p.data(), w, w, q.data(), arg.data());
     put("maxpool2_forward_" + std::to_string(w), true, q);
     put("maxpool2_arg_" + std::to_string(w), true, arg);
-    s::maxpool2_backward(q.data(), arg.data(), w, w, back.data());
+    s::maxpool2_backward(g_avx512, q.data(), arg.data(), w, w, back.data());
     put("maxpool2_backward_" + std::to_string(w), true, back);
   }
   const int rows = 37, cols = 45, ld_src = 50, ld_dst = 40;
@@ -77,12 +79,12 @@ void elementwise() {
   const float* no_bias = nullptr;
   for (const float* b : {no_bias, static_cast<const float*>(bias.data())}) {
     std::vector<float> dst(static_cast<size_t>(cols) * ld_dst, 0.0f);
-    s::transpose(src.data(), rows, cols, ld_src, dst.data(), ld_dst, b);
+    s::transpose(g_avx512, src.data(), rows, cols, ld_src, dst.data(), ld_dst, b);
     put(b ? "transpose_bias" : "transpose", true, dst);
   }
   double sums[4] = {0, 0, 0, 0};  // double sums: only the order differs
-  s::sum_sumsq(x.data(), n, sums[0], sums[1]);
-  s::sum_dy_dyxhat(dy.data(), x.data(), n, 0.1f, 1.7f, sums[2], sums[3]);
+  s::sum_sumsq(g_avx512, x.data(), n, sums[0], sums[1]);
+  s::sum_dy_dyxhat(g_avx512, dy.data(), x.data(), n, 0.1f, 1.7f, sums[2], sums[3]);
   put("bn_sums", false, sums, 4);
 }
 
@@ -116,7 +118,7 @@ void layer(const std::string& name, md::LayerPtr l, md::Shape xs, bool report_di
     if (infos[i].trainable) put(name + "_grad_" + infos[i].name, false, h.arena.grad(static_cast<int>(i)), infos[i].count);
   if (report_direct) {
     const auto g = md::conv_direct::make_geom(xs.c, xs.h, xs.w, h.out.c, 5, 2);
-    const uint8_t direct = md::conv_direct::supported(g) ? 1 : 0;
+    const uint8_t direct = g_avx512 && md::conv_direct::supported(g) ? 1 : 0;
     put(name + "_direct_kernels_used", false, &direct, 1);
   }
 }
@@ -133,7 +135,8 @@ int main(int argc, char** argv) {
     std::perror(argv[1]);
     return 1;
   }
-  const uint8_t avx = md::cpu_simd::avx512() ? 1 : 0;
+  g_avx512 = md::kernels_from_env().use_avx512;
+  const uint8_t avx = g_avx512 ? 1 : 0;
   put("avx512_used", false, &avx, 1);
   elementwise();
   adam();
