@@ -51,4 +51,8 @@ void host_wait_upload(CudaContext& ctx, int slot);
 // The host waits until all work queued on the context's streams is done.
 void synchronize(CudaContext& ctx);
 
+// Builds without CUDA only (runtime_unavailable.cpp): throws the UserError that says how to get
+// a CUDA build; the other folders' stubs call it.
+[[noreturn]] void no_cuda();
+
 }  // namespace mnist_dist

@@ -1,15 +1,12 @@
 // CUDA runtime entry points for builds without CUDA: no GPU; everything else is a user error.
 #include "core/error.h"
 #include "cuda/cuda_runtime_api.h"
-#include "optim/adam_cuda.h"
 
 namespace mnist_dist {
-namespace {
-[[noreturn]] void no_cuda() {
+void no_cuda() {
   throw UserError("this mnist_dist was built without CUDA: rebuild with nvcc, cuDNN, NCCL and MPI "
                   "available (-DMNIST_DIST_CUDA=ON), or use --device cpu");
 }
-}  // namespace
 
 int usable_gpu_count(std::string* why) {
   if (why != nullptr) *why = "built without CUDA";
@@ -29,8 +26,5 @@ void wait_upload(CudaContext&, int) { no_cuda(); }
 void compute_release(CudaContext&, int) { no_cuda(); }
 void host_wait_upload(CudaContext&, int) { no_cuda(); }
 void synchronize(CudaContext&) { no_cuda(); }
-void adam_step_cuda(float*, const float*, float*, float*, size_t, const adam::Coeffs&, CudaContext&) {
-  no_cuda();
-}
 
 }  // namespace mnist_dist

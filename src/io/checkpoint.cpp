@@ -12,7 +12,7 @@
 #include "io/h5_image.h"
 #include "io/model_io.h"
 #include "io/sidecar.h"
-#include "train/replica_check.h"
+#include "layers/param_hash.h"
 
 namespace mnist_dist {
 namespace fs = std::filesystem;

@@ -9,9 +9,9 @@
 #include <algorithm>
 
 #include "comm/communicator.h"
-#include "core/buffer.h"
 #include "core/error.h"
 #include "cuda/block_reduce.cuh"
+#include "cuda/buffer.h"
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
 #include "cuda/launch.h"

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "model/init.h"
+#include "layers/init.h"
 
 namespace mnist_dist {
 

@@ -8,8 +8,8 @@
 // The bias is broadcast into Y by a small kernel before the forward GEMM (beta = 1).
 #include <vector>
 
-#include "core/buffer.h"
 #include "core/error.h"
+#include "cuda/buffer.h"
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_runtime_api.h"

@@ -14,7 +14,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "layers/layer_config.h"
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist {
 

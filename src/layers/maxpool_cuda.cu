@@ -5,8 +5,8 @@
 // written once, no memset, deterministic).
 #include <cstdint>
 
-#include "core/buffer.h"
 #include "core/error.h"
+#include "cuda/buffer.h"
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
 #include "cuda/launch.h"

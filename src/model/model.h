@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/buffer.h"
+#include "cuda/buffer.h"
 #include "layers/layer.h"
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist {
 

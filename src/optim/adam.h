@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/buffer.h"
 #include "core/context.h"
+#include "cuda/buffer.h"
 #include "optim/adam_math.h"
 
 namespace mnist_dist {

@@ -1,5 +1,5 @@
 // The fused Adam step on the GPU: one kernel over the whole arena, per element adam::update.
-// Defined in adam_cuda.cu (CUDA builds) or cuda/runtime_unavailable.cpp (a user error).
+// Defined in adam_cuda.cu (CUDA builds) or adam_cuda_unavailable.cpp (a user error).
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "core/buffer.h"
+#include "cuda/buffer.h"
 
 namespace mnist_dist {
 

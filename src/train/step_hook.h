@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist {
 

@@ -13,7 +13,6 @@
 
 #include "core/error.h"
 #include "cuda/batch_stager.h"
-#include "data_pipeline/prefetcher.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
 #include "io/model_io.h"
@@ -23,6 +22,7 @@
 #include "optim/adam.h"
 #include "train/checkpointer.h"
 #include "train/gradient_sync.h"
+#include "train/prefetcher.h"
 #include "train/replica_check.h"
 #include "train/run_plan.h"
 #include "train/split_loader.h"

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "core/buffer.h"
 #include "core/context.h"
+#include "cuda/buffer.h"
 #include "cuda/cuda_context.h"
 #include "layers/layer.h"
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist::test {
 

@@ -14,7 +14,7 @@
 #include "core/context.h"
 #include "core/tensor.h"
 #include "layers/layer.h"
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist::test {
 

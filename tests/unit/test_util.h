@@ -12,7 +12,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "layers/layer.h"
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 namespace mnist_dist::test {
 

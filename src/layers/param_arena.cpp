@@ -1,5 +1,5 @@
 // Flat parameter arena: declaration, aligned layout and view lookup.
-#include "model/param_arena.h"
+#include "layers/param_arena.h"
 
 #include <cstdint>
 #include <cstring>

@@ -1,5 +1,5 @@
 // Prefetcher: producer thread + ring of batch buffers guarded by one mutex/condition variable.
-#include "data_pipeline/prefetcher.h"
+#include "train/prefetcher.h"
 
 #include <chrono>
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/buffer.h"
+#include "cuda/buffer.h"
 
 namespace mnist_dist {
 
