@@ -1,12 +1,12 @@
 // mnist_prepare: converts MNIST-format IDX files into the HDF5 shards + manifest.json that the
 // trainer reads. Exit 0 on success, 2 on a usage or input error, 1 on an internal failure.
-#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <string>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "data_pipeline/manifest.h"
 #include "data_pipeline/shard_writer.h"
@@ -40,14 +40,7 @@ int run(int argc, char** argv) {
       ->type_name("S");
   app.add_flag("--overwrite", opts.overwrite, "Replace a data set already prepared in --out");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "mnist_prepare: error: %s (see mnist_prepare --help)\n", e.what());
-    return mnist_dist::kExitUsage;
-  }
+  if (auto code = mnist_dist::parse_command_line(app, argc, argv)) return *code;
 
   const mnist_dist::data::PrepareSummary sum = mnist_dist::data::prepare_shards(opts);
   const struct {
@@ -69,13 +62,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const mnist_dist::UserError& e) {
-    std::fprintf(stderr, "mnist_prepare: error: %s\n", e.what());
-    return mnist_dist::kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_prepare: internal error: %s\n", e.what());
-    return mnist_dist::kExitInternal;
-  }
+  return mnist_dist::run_reporting_errors("mnist_prepare", [&] { return run(argc, argv); });
 }

@@ -1,11 +1,11 @@
 // `mnist_dist export --checkpoint PATH --onnx FILE`: a trained model (a --save file or a
 // checkpoint) as a standard ONNX model for other runtimes.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 
 #include "app/commands.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "export/model_file.h"
 #include "export/onnx_export.h"
@@ -30,15 +30,8 @@ int run_export(int argc, char** argv) {
   app.footer("Example:\n  mnist_dist export --checkpoint model.h5 --onnx model.onnx\n"
              "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
              "  5 no space left to write the ONNX file (nothing half-written).");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "mnist_dist export: error: %s\nRun 'mnist_dist export --help' for the options.\n", e.what());
-    return kExitUsage;
-  }
-  try {
+  if (auto code = parse_command_line(app, argc, argv)) return *code;
+  return run_reporting_errors("mnist_dist export", [&] {
     ModelFileInfo info;
     // The file named here may predate sidecars: read it, unverified, after saying so.
     if (std::filesystem::is_regular_file(checkpoint) && !has_sidecar(checkpoint))
@@ -56,16 +49,7 @@ int run_export(int argc, char** argv) {
                 !has_bn ? "" : fold ? "; BatchNorm folded into the convolutions"
                                     : "; BatchNorm as BatchNormalization (inference form)");
     return kExitOk;
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "mnist_dist export: error: %s\n", e.what());
-    return kExitUsage;
-  } catch (const NoSpaceError& e) {
-    std::fprintf(stderr, "mnist_dist export: error: %s\n", e.what());
-    return kExitNoSpace;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_dist export: internal error: %s\n", e.what());
-    return kExitInternal;
-  }
+  });
 }
 
 }  // namespace mnist_dist

@@ -1,10 +1,10 @@
 // `mnist_dist plot RUN_DIR`: (re)draws curves.png, confusion.png and mistakes.png of a run
 // directory from its metrics.jsonl, test_report.json and mistakes.h5, with gnuplot.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
 #include "app/commands.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "report/plots.h"
 
@@ -20,26 +20,13 @@ int run_plot(int argc, char** argv) {
       ->required();
   app.footer("Example:\n  mnist_dist plot runs/20261129-140312\n"
              "Exit codes: 0 success, 1 internal error, 2 bad input (no run directory, no gnuplot).");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "mnist_dist plot: error: %s\nRun 'mnist_dist plot --help' for the options.\n", e.what());
-    return kExitUsage;
-  }
-  try {
+  if (auto code = parse_command_line(app, argc, argv)) return *code;
+  return run_reporting_errors("mnist_dist plot", [&] {
     const PlotOutcome out = render_plots(run_dir, find_gnuplot());
     for (const auto& w : out.written) std::printf("wrote %s\n", w.c_str());
     for (const auto& s : out.skipped) std::fprintf(stderr, "mnist_dist plot: skipped %s\n", s.c_str());
     return kExitOk;
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "mnist_dist plot: error: %s\n", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_dist plot: internal error: %s\n", e.what());
-    return kExitInternal;
-  }
+  });
 }
 
 }  // namespace mnist_dist

@@ -1,7 +1,6 @@
 // `mnist_dist predict --checkpoint PATH IMAGE...`: classifies PNG/PGM pictures (28×28 as they
 // are; larger ones fitted and centred like MNIST) and prints the class and its probabilities;
 // `--data DIR --split test` evaluates the model on a split with the training evaluator.
-#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -10,16 +9,17 @@
 
 #include "app/commands.h"
 #include "app/threads.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "export/model_file.h"
-#include "layers/softmax_xent.h"
 #include "io/output_file.h"
+#include "layers/softmax_xent.h"
 #include "report/digit_image.h"
 #include "report/image_io.h"
 #include "report/run_dir.h"
-#include "train/split_loader.h"
 #include "report/test_report.h"
 #include "train/evaluator.h"
+#include "train/split_loader.h"
 
 namespace mnist_dist {
 namespace {
@@ -157,8 +157,7 @@ int run_predict(int argc, char** argv) {
              "  mnist_dist predict --checkpoint model.h5 --data data/mnist-h5 --split test\n"
              "Exit codes: 0 success, 1 internal error, 2 bad input (flags, paths, files),\n"
              "  5 no space left to write --report or --predictions (nothing half-written).");
-  try {
-    app.parse(argc, argv);
+  const auto check = [&] {
     if (threads > max_threads())
       throw CLI::ValidationError("--threads " + std::to_string(threads) + " is more than 4 x the " +
                                  std::to_string(usable_cores()) + " cores this process may use; use at most " +
@@ -167,14 +166,9 @@ int run_predict(int argc, char** argv) {
       throw CLI::ValidationError("nothing to do: give pictures to classify and/or --data DIR");
     if (data_dir.empty() && (!report.empty() || !predictions.empty()))
       throw CLI::ValidationError("--report and --predictions need --data DIR");
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "mnist_dist predict: error: %s\nRun 'mnist_dist predict --help' for the options.\n",
-                 e.what());
-    return kExitUsage;
-  }
-  try {
+  };
+  if (auto code = parse_command_line(app, argc, argv, check)) return *code;
+  return run_reporting_errors("mnist_dist predict", [&] {
     set_threads(threads > 0 ? threads : default_threads(1));
     Context ctx;
     ctx.threads = threads > 0 ? threads : default_threads(1);
@@ -189,16 +183,7 @@ int run_predict(int argc, char** argv) {
     if (!images.empty()) predict_images(ctx, model, images, inv, json);
     if (!data_dir.empty()) evaluate_split(ctx, model, data_dir, split, report, predictions);
     return kExitOk;
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "mnist_dist predict: error: %s\n", e.what());
-    return kExitUsage;
-  } catch (const NoSpaceError& e) {
-    std::fprintf(stderr, "mnist_dist predict: error: %s\n", e.what());
-    return kExitNoSpace;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_dist predict: internal error: %s\n", e.what());
-    return kExitInternal;
-  }
+  });
 }
 
 }  // namespace mnist_dist

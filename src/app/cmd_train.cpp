@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include "app/device_setup.h"
 #include "app/threads.h"
 #include "comm/communicator.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "report/cli_flags.h"
@@ -44,99 +44,152 @@ CLI::Validator number_check(bool positive) {
 const CLI::Validator kPositive = number_check(true);
 const CLI::Validator kNonNegative = number_check(false);
 
-}  // namespace
-
-int run_train(int argc, char** argv, StepHook* hook) {
+// What the command line sets besides TrainConfig.
+struct TrainFlags {
   TrainConfig cfg;
   std::string bn = "sync";
   std::string device = "auto";
+  std::string run_dir;
+  std::string progress = "auto";
+  std::string checkpoint_every = "epoch";
+  bool quiet = false;
+  int log_every = 100;
+};
+
+// Data, model, optimizer and the devices.
+void add_training_flags(CLI::App& app, TrainFlags& f) {
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
+  app.add_option("--data", f.cfg.data_dir, "Directory prepared by mnist_prepare (manifest.json + shards)")
+      ->required();
+  app.add_option("--model", f.cfg.model, "Network: seed (conv-BN net of DESIGN.md) or lenet5")
+      ->check(CLI::IsMember(model_names()))
+      ->capture_default_str();
+  app.add_option("--epochs", f.cfg.epochs, "Passes over the training split")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--max-steps", f.cfg.max_steps,
+                 "Stop after this many optimizer steps in total, then evaluate (0 = no limit)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--batch-size", f.cfg.batch_size, "Global batch size (split over the ranks)")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--eval-batch-size", f.cfg.eval_batch_size, "Batch size of evaluation passes")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--lr", f.cfg.lr, "Adam learning rate")->check(kPositive)->capture_default_str();
+  app.add_option("--seed", f.cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
+      ->capture_default_str();
+  app.add_option("--threads", f.cfg.threads,
+                 "CPU threads per rank (0 = the cores this process may use / ranks on the node)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--bn", f.bn, "BatchNorm statistics: sync (over the global batch) or local (per rank)")
+      ->check(CLI::IsMember({"sync", "local"}))
+      ->capture_default_str();
+  app.add_option("--device", f.device,
+                 "Where to train: auto (a GPU per local rank when usable, else CPU), cuda, cpu")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
+      ->capture_default_str();
+}
+
+// Gradient exchange, output, checkpoints, the watchdog.
+void add_run_flags(CLI::App& app, TrainFlags& f) {
+  app.add_flag("--drop-last", f.cfg.drop_last, "Drop the last partial batch of each epoch");
+  app.add_option("--hash-check-every", f.cfg.hash_check_every,
+                 "Steps between cross-rank parameter hash checks (0 = only at the end)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--grad-exchange", f.cfg.grad_exchange,
+                 "How CPU ranks combine gradients: sharded (ranks of a node reduce and update one "
+                 "shard each through shared memory), buckets (overlapped bucketed all-reduce), "
+                 "auto (sharded when ranks share a node)")
+      ->check(CLI::IsMember({"auto", "sharded", "buckets"}))
+      ->capture_default_str();
+  app.add_option("--bucket-mb", f.cfg.bucket_mb, "Gradient all-reduce bucket size in MiB (--grad-exchange buckets)")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--save", f.cfg.save_path, "Write the trained model to this HDF5 file");
+  app.add_option("--run-dir", f.run_dir,
+                 "Write config.json, metrics.jsonl/.csv, test_report.json and the pictures here "
+                 "(default: runs/<date>-<time>)");
+  app.add_flag("--quiet,-q", f.quiet, "Print only errors and the final test lines");
+  app.add_option("--progress", f.progress,
+                 "Progress output: bar (live, Keras-style), lines (plain, every --log-every steps), "
+                 "auto (bar on a terminal, lines otherwise and under mpirun/srun)")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
+  app.add_option("--log-every", f.log_every,
+                 "Steps between progress lines (when not on a terminal) and step records in metrics")
+      ->check(CLI::Range(1, 1000000000))
+      ->capture_default_str();
+  app.add_option("--checkpoint-dir", f.cfg.checkpoint_dir,
+                 "Write checkpoints here (rank 0; HDF5, temporary name + rename)");
+  app.add_option("--checkpoint-every", f.checkpoint_every,
+                 "Checkpoint every N optimizer steps, or 'epoch' (at each epoch end)")
+      ->capture_default_str();
+  app.add_option("--keep-checkpoints", f.cfg.keep_checkpoints, "How many of the newest checkpoints to keep")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--resume", f.cfg.resume,
+                 "Continue from a checkpoint: 'auto' (newest valid one in --checkpoint-dir; none: "
+                 "start fresh) or a checkpoint file");
+  app.add_option("--timeout", f.cfg.timeout_s,
+                 "Seconds without progress after which the job is ended (a rank died or hangs; 0 = off)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+}
+
+// Flag values CLI11 cannot check alone; throws CLI::ValidationError.
+void check_flags(TrainFlags& f) {
+  if (f.cfg.threads > max_threads())
+    throw CLI::ValidationError("--threads " + std::to_string(f.cfg.threads) + " is more than 4 x the " +
+                               std::to_string(usable_cores()) + " cores this process may use; use at most " +
+                               std::to_string(max_threads()) + " (0 = one per core, shared by the ranks of the node)");
+  f.cfg.sync_bn = f.bn == "sync";
+  f.cfg.checkpoint_every = 0;
+  if (f.checkpoint_every == "epoch") return;
+  char* end = nullptr;
+  const long long n = std::strtoll(f.checkpoint_every.c_str(), &end, 10);
+  if (f.checkpoint_every.empty() || *end != '\0' || n < 1)
+    throw CLI::ValidationError("--checkpoint-every must be a positive step count or 'epoch' (got '" +
+                               f.checkpoint_every + "')");
+  f.cfg.checkpoint_every = n;
+}
+
+// Device and communicator, threads, output, then the trainer. Throws; run_reporting_errors
+// turns the error into its exit code (the whole job ends when one rank fails).
+int train_with_flags(TrainFlags& f, const CLI::App& app, int argc, char** argv, StepHook* hook) {
+  // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
+  DeviceSetup dev = setup_device(f.device);
+  Communicator& comm = *dev.comm;
+  set_threads(f.cfg.threads > 0 ? f.cfg.threads : default_threads(comm.local_size()));
+  Logger log(comm.rank(), f.quiet);
+  if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
+  // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so every
+  // rank takes rank 0's choice.
+  int mode = static_cast<int>(progress_mode_for(f.progress, stdout, f.quiet, launched_by_mpi()));
+  comm.broadcast(&mode, sizeof mode, 0);
+  f.cfg.progress_every = progress_interval(static_cast<ProgressMode>(mode), f.log_every);
+  ConsoleObserver console(static_cast<ProgressMode>(mode), f.log_every);
+  RunRecorder recorder({f.run_dir, f.log_every, true, {argv, argv + argc}, cli_flags(app)}, log);
+  const TrainResult result = train(f.cfg, comm, log, {&recorder, &console}, dev.cuda.get(), hook);
+  comm.barrier();
+  return result.preempted ? kExitPreempted : kExitOk;
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv, StepHook* hook) {
+  TrainFlags f;
   CLI::App app{
       "mnist_dist: data-parallel training of LeNet-5-family networks on MNIST-format data.\n"
       "Trains on the train shards of --data (made by mnist_prepare), evaluates the validation\n"
       "split after every epoch and the test split at the end; the last line printed is\n"
       "'Test accuracy: 0.XXXX'. Runs alone, or one replica per rank under mpirun/srun.",
       "mnist_dist"};
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
-  app.add_option("--data", cfg.data_dir, "Directory prepared by mnist_prepare (manifest.json + shards)")
-      ->required();
-  app.add_option("--model", cfg.model, "Network: seed (conv-BN net of DESIGN.md) or lenet5")
-      ->check(CLI::IsMember(model_names()))
-      ->capture_default_str();
-  app.add_option("--epochs", cfg.epochs, "Passes over the training split")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--max-steps", cfg.max_steps,
-                 "Stop after this many optimizer steps in total, then evaluate (0 = no limit)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--batch-size", cfg.batch_size, "Global batch size (split over the ranks)")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--eval-batch-size", cfg.eval_batch_size, "Batch size of evaluation passes")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--lr", cfg.lr, "Adam learning rate")->check(kPositive)->capture_default_str();
-  app.add_option("--seed", cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
-      ->capture_default_str();
-  app.add_option("--threads", cfg.threads,
-                 "CPU threads per rank (0 = the cores this process may use / ranks on the node)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--bn", bn, "BatchNorm statistics: sync (over the global batch) or local (per rank)")
-      ->check(CLI::IsMember({"sync", "local"}))
-      ->capture_default_str();
-  app.add_option("--device", device,
-                 "Where to train: auto (a GPU per local rank when usable, else CPU), cuda, cpu")
-      ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
-      ->capture_default_str();
-  app.add_flag("--drop-last", cfg.drop_last, "Drop the last partial batch of each epoch");
-  app.add_option("--hash-check-every", cfg.hash_check_every,
-                 "Steps between cross-rank parameter hash checks (0 = only at the end)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--grad-exchange", cfg.grad_exchange,
-                 "How CPU ranks combine gradients: sharded (ranks of a node reduce and update one "
-                 "shard each through shared memory), buckets (overlapped bucketed all-reduce), "
-                 "auto (sharded when ranks share a node)")
-      ->check(CLI::IsMember({"auto", "sharded", "buckets"}))
-      ->capture_default_str();
-  app.add_option("--bucket-mb", cfg.bucket_mb, "Gradient all-reduce bucket size in MiB (--grad-exchange buckets)")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--save", cfg.save_path, "Write the trained model to this HDF5 file");
-  std::string run_dir;
-  bool quiet = false;
-  int log_every = 100;
-  app.add_option("--run-dir", run_dir,
-                 "Write config.json, metrics.jsonl/.csv, test_report.json and the pictures here "
-                 "(default: runs/<date>-<time>)");
-  app.add_flag("--quiet,-q", quiet, "Print only errors and the final test lines");
-  std::string progress = "auto";
-  app.add_option("--progress", progress,
-                 "Progress output: bar (live, Keras-style), lines (plain, every --log-every steps), "
-                 "auto (bar on a terminal, lines otherwise and under mpirun/srun)")
-      ->check(CLI::IsMember({"auto", "bar", "lines"}))
-      ->capture_default_str();
-  app.add_option("--log-every", log_every,
-                 "Steps between progress lines (when not on a terminal) and step records in metrics")
-      ->check(CLI::Range(1, 1000000000))
-      ->capture_default_str();
-  std::string every = "epoch";
-  app.add_option("--checkpoint-dir", cfg.checkpoint_dir,
-                 "Write checkpoints here (rank 0; HDF5, temporary name + rename)");
-  app.add_option("--checkpoint-every", every,
-                 "Checkpoint every N optimizer steps, or 'epoch' (at each epoch end)")
-      ->capture_default_str();
-  app.add_option("--keep-checkpoints", cfg.keep_checkpoints, "How many of the newest checkpoints to keep")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--resume", cfg.resume,
-                 "Continue from a checkpoint: 'auto' (newest valid one in --checkpoint-dir; none: "
-                 "start fresh) or a checkpoint file");
-  app.add_option("--timeout", cfg.timeout_s,
-                 "Seconds without progress after which the job is ended (a rank died or hangs; 0 = off)")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  add_training_flags(app, f);
+  add_run_flags(app, f);
   app.footer(
       "Example:\n  mnist_prepare --idx-dir data/fashion-mnist --out data/fashion-mnist-h5\n"
       "  mnist_dist --data data/fashion-mnist-h5 --epochs 20 --save model.h5\n"
@@ -146,80 +199,9 @@ int run_train(int argc, char** argv, StepHook* hook) {
       "  4 training diverged (non-finite loss; no checkpoint of those weights),\n"
       "  5 no space left to write a checkpoint, the model or the run directory (the partial file\n"
       "    removed, earlier checkpoints intact).");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "mnist_dist: error: %s\nRun 'mnist_dist --help' for the options.\n", e.what());
-    return kExitUsage;
-  }
-  if (cfg.threads > max_threads()) {
-    std::fprintf(stderr, "mnist_dist: error: --threads %d is more than 4 x the %d cores this process may use; "
-                         "use at most %d (0 = one per core, shared by the ranks of the node)\n",
-                 cfg.threads, usable_cores(), max_threads());
-    return kExitUsage;
-  }
-  cfg.sync_bn = bn == "sync";
-  if (every == "epoch") {
-    cfg.checkpoint_every = 0;
-  } else {
-    char* end = nullptr;
-    const long long n = std::strtoll(every.c_str(), &end, 10);
-    if (every.empty() || *end != '\0' || n < 1) {
-      std::fprintf(stderr, "mnist_dist: error: --checkpoint-every must be a positive step count or "
-                           "'epoch' (got '%s')\n", every.c_str());
-      return kExitUsage;
-    }
-    cfg.checkpoint_every = n;
-  }
+  if (auto code = parse_command_line(app, argc, argv, [&] { check_flags(f); })) return *code;
   install_stop_signal_handlers();
-
-  // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
-  DeviceSetup dev;
-  try {
-    dev = setup_device(device);
-  } catch (const UserError& e) {
-    std::fprintf(stderr, "mnist_dist: error: %s\n", e.what());
-    return kExitUsage;
-  }
-  std::unique_ptr<Communicator>& comm = dev.comm;
-  // Any error on any rank ends the whole job, naming the rank.
-  auto fail = [&](const char* kind, const char* what, int code) {
-    if (comm->size() > 1) {
-      char host[256] = "?";
-      gethostname(host, sizeof host - 1);
-      std::fprintf(stderr, "mnist_dist: [rank %d/%s] %s: %s\n", comm->rank(), host, kind, what);
-      std::fflush(stderr);
-      comm->abort(code);
-    }
-    std::fprintf(stderr, "mnist_dist: %s: %s\n", kind, what);
-    return code;
-  };
-  try {
-    const int threads = cfg.threads > 0 ? cfg.threads : default_threads(comm->local_size());
-    set_threads(threads);
-    Logger log(comm->rank(), quiet);
-    if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
-    // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so
-    // every rank takes rank 0's choice.
-    int mode = static_cast<int>(progress_mode_for(progress, stdout, quiet, launched_by_mpi()));
-    comm->broadcast(&mode, sizeof mode, 0);
-    cfg.progress_every = progress_interval(static_cast<ProgressMode>(mode), log_every);
-    ConsoleObserver console(static_cast<ProgressMode>(mode), log_every);
-    RunRecorder recorder({run_dir, log_every, true, {argv, argv + argc}, cli_flags(app)}, log);
-    const TrainResult result = train(cfg, *comm, log, {&recorder, &console}, dev.cuda.get(), hook);
-    comm->barrier();
-    return result.preempted ? kExitPreempted : kExitOk;
-  } catch (const UserError& e) {
-    return fail("error", e.what(), kExitUsage);
-  } catch (const NoSpaceError& e) {
-    return fail("error", e.what(), kExitNoSpace);
-  } catch (const TrainingDiverged& e) {
-    return fail("error", e.what(), kExitDiverged);
-  } catch (const std::exception& e) {
-    return fail("internal error", e.what(), kExitInternal);
-  }
+  return run_reporting_errors("mnist_dist", [&] { return train_with_flags(f, app, argc, argv, hook); });
 }
 
 }  // namespace mnist_dist

@@ -140,9 +140,10 @@ std::unique_ptr<Communicator> make_mpi_world_communicator() {
     static MpiSession session;  // MPI_Finalize at exit, after every communicator is gone
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  int rank = 0;
+  int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  set_fatal_context(rank, abort_world);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  set_fatal_context(rank, size, abort_world);
   return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
 }
 

@@ -65,13 +65,6 @@ struct TrainResult {
   std::string last_checkpoint;    // path of the newest checkpoint written (rank 0)
 };
 
-// Non-finite loss: training stops at that step, no checkpoint of the bad weights is written.
-class TrainingDiverged : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-inline constexpr int kExitDiverged = 4;
-
 class Model;
 
 // One rank's trainer. Construction opens the data, builds and initialises the model (rank 0's

@@ -20,9 +20,9 @@ namespace fs = std::filesystem;
 void make_fatal_abort() {
   const char* mode = std::getenv("MD_FUZZ_FATAL");
   if (mode != nullptr && std::string(mode) == "throw") {
-    set_fatal_context(0, [](int) { throw FatalCalled{}; });
+    set_fatal_context(0, 1, [](int) { throw FatalCalled{}; });
   } else {
-    set_fatal_context(0, [](int) { std::abort(); });
+    set_fatal_context(0, 1, [](int) { std::abort(); });
   }
 }
 
