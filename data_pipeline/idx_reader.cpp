@@ -89,27 +89,24 @@ std::string dims_text(const std::vector<uint32_t>& dims) {
   return s;
 }
 
-}  // namespace
-
-IdxArray read_idx(const std::string& path) {
-  struct stat st {};
+// The file's size (stat) and whether it is gzip-compressed; UserError for a missing, empty or
+// unreadable path or a directory.
+bool stat_and_sniff_gzip(const std::string& path, struct stat& st) {
   if (stat(path.c_str(), &st) != 0) {
     throw UserError(path + ": no such file (" + std::strerror(errno) + ")");
   }
   if (S_ISDIR(st.st_mode)) throw UserError(path + " is a directory, not an IDX file");
   if (st.st_size == 0) throw UserError(path + " is empty; expected an IDX file");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw UserError(path + ": cannot open (" + std::strerror(errno) + ")");
+  unsigned char m[2] = {0, 0};
+  const bool gzip = std::fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+  std::fclose(f);
+  return gzip;
+}
 
-  bool gzip = false;
-  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-    unsigned char m[2] = {0, 0};
-    gzip = std::fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
-    std::fclose(f);
-  } else {
-    throw UserError(path + ": cannot open (" + std::strerror(errno) + ")");
-  }
-  const std::string what = gzip ? " (after gzip decompression)" : "";
-
-  GzReader in(path, gzip);
+// Reads and checks the magic and the dimension sizes; returns the data byte count.
+uint64_t read_header(GzReader& in, const std::string& path, const std::string& what, IdxArray& out) {
   uint8_t magic[4];
   if (in.read(magic, 4) < 4) {
     throw UserError(path + " is truncated: it ends inside the 4-byte IDX magic" + what);
@@ -129,13 +126,11 @@ IdxArray read_idx(const std::string& path) {
     throw UserError(path + " declares " + std::to_string(ndims) +
                     " dimensions in its header; expected 1 to 4");
   }
-
   uint8_t raw_dims[16];
   if (in.read(raw_dims, 4 * ndims) < 4 * ndims) {
     throw UserError(path + " is truncated: it ends inside the IDX header (" +
                     std::to_string(ndims) + " dimension sizes expected)" + what);
   }
-  IdxArray out;
   uint64_t bytes = 1;
   for (unsigned i = 0; i < ndims; ++i) {
     out.dims.push_back(big_endian_u32(raw_dims + 4 * i));
@@ -149,22 +144,11 @@ IdxArray read_idx(const std::string& path) {
                       std::to_string(kMaxIdxBytes) + " bytes (corrupt header?)");
     }
   }
-  const uint64_t header = 4 + 4 * uint64_t{ndims};
+  return bytes;
+}
 
-  if (!gzip) {  // the exact length is known before reading anything
-    const uint64_t have = static_cast<uint64_t>(st.st_size) - header;
-    if (have < bytes) {
-      throw UserError(path + " is truncated: the header (" + dims_text(out.dims) + ") declares " +
-                      std::to_string(bytes) + " data bytes but the file holds " +
-                      std::to_string(have));
-    }
-    if (have > bytes) {
-      throw UserError(path + " has " + std::to_string(have - bytes) +
-                      " trailing bytes after the " + std::to_string(bytes) +
-                      " data bytes its header (" + dims_text(out.dims) + ") declares");
-    }
-  }
-
+// Reads exactly `bytes` data bytes and checks nothing follows them.
+void read_body(GzReader& in, const std::string& path, const std::string& what, uint64_t bytes, IdxArray& out) {
   // Grow the buffer as data actually arrives, so a lying gzip header allocates nothing big.
   const size_t step = size_t{16} << 20;
   size_t got = 0;
@@ -185,6 +169,32 @@ IdxArray read_idx(const std::string& path) {
     throw UserError(path + " has trailing bytes after the " + std::to_string(bytes) +
                     " data bytes its header (" + dims_text(out.dims) + ") declares" + what);
   }
+}
+
+}  // namespace
+
+IdxArray read_idx(const std::string& path) {
+  struct stat st {};
+  const bool gzip = stat_and_sniff_gzip(path, st);
+  const std::string what = gzip ? " (after gzip decompression)" : "";
+  GzReader in(path, gzip);
+  IdxArray out;
+  const uint64_t bytes = read_header(in, path, what, out);
+  if (!gzip) {  // the exact length is known before reading anything
+    const uint64_t header = 4 + 4 * uint64_t{out.dims.size()};
+    const uint64_t have = static_cast<uint64_t>(st.st_size) - header;
+    if (have < bytes) {
+      throw UserError(path + " is truncated: the header (" + dims_text(out.dims) + ") declares " +
+                      std::to_string(bytes) + " data bytes but the file holds " +
+                      std::to_string(have));
+    }
+    if (have > bytes) {
+      throw UserError(path + " has " + std::to_string(have - bytes) +
+                      " trailing bytes after the " + std::to_string(bytes) +
+                      " data bytes its header (" + dims_text(out.dims) + ") declares");
+    }
+  }
+  read_body(in, path, what, bytes, out);
   return out;
 }
 
