@@ -16,12 +16,12 @@
 
 #include "core/error.h"
 #include "data_pipeline/sha256.h"
+#include "e2e_setup.h"
 #include "idx_writer.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "io/sidecar.h"
 #include "model/model.h"
-#include "e2e_setup.h"
 #include "run_command.h"
 
 namespace fs = std::filesystem;
@@ -149,6 +149,39 @@ TEST_F(CheckpointE2E, KillingOneRankOfFourEndsTheJobWithinTheBound) {
   mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
   mnist_dist::Adam adam({}, m.arena().param_count());
   EXPECT_EQ(mnist_dist::read_checkpoint(cks.front(), m, adam).global_step, 8);
+}
+
+// The first attempt of a preemptible job: --resume auto finds nothing to resume and must train
+// exactly like a run without it (fresh weights, fresh Adam on the run's backend).
+TEST_F(CheckpointE2E, ResumeAutoWithAnEmptyCheckpointDirTrainsLikeAFreshRun) {
+  const std::string ck = dir("ck_empty"), out = dir("resume_auto_fresh.h5");
+  fs::create_directories(ck);
+  const auto r = run_command(kDist + common() + " --checkpoint-dir " + ck + " --resume auto --save " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("resuming from"), std::string::npos) << r.output;
+  EXPECT_TRUE(bitwise_equal(full_, out)) << "weights differ from the run without --resume";
+}
+
+// Same when every checkpoint present is unusable: all are skipped, training starts afresh.
+TEST_F(CheckpointE2E, ResumeAutoWithOnlyCorruptCheckpointsTrainsLikeAFreshRun) {
+  const std::string ck = dir("ck_all_corrupt"), out = dir("resume_auto_corrupt.h5");
+  ASSERT_EQ(run_command(kDist + common() + " --max-steps 4 --checkpoint-dir " + ck + " --checkpoint-every 4").exit_code, 0);
+  const auto cks = mnist_dist::list_checkpoints(ck);
+  ASSERT_EQ(cks.size(), 1u);
+  fs::resize_file(cks.front(), fs::file_size(cks.front()) / 2);
+  const auto r = run_command(kDist + common() + " --checkpoint-dir " + ck + " --resume auto --save " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipping checkpoint: " + cks.front()), std::string::npos) << r.output;
+  EXPECT_TRUE(bitwise_equal(full_, out)) << "weights differ from the run without --resume";
+}
+
+// The release binary has no fault injection: the test variables change nothing.
+TEST_F(CheckpointE2E, ReleaseBinaryIgnoresTheTestFaultVariables) {
+  const std::string out = dir("release_ignores_faults.h5");
+  const auto r = run_command("MNIST_DIST_TEST_KILL=0:3 MNIST_DIST_TEST_SIGNAL=0:5 MNIST_DIST_TEST_FAIL=0:7 " + kDist +
+                             common() + " --save " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(bitwise_equal(full_, out));
 }
 
 TEST_F(CheckpointE2E, ACorruptNewestCheckpointIsSkippedWithAWarning) {
