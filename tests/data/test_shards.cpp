@@ -1,93 +1,16 @@
 // Round trip IDX -> prepare_shards -> ShardReader on a small synthetic set, plus the ways a
 // prepared data set can go wrong: re-runs, tampering, deleted shards, bad manifests.
-#include <gtest/gtest.h>
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <numeric>
-
-#include <nlohmann/json.hpp>
-
-#include "core/rng.h"
-#include "data_pipeline/hdf5_util.h"
-#include "data_pipeline/manifest.h"
-#include "data_pipeline/sha256.h"
-#include "data_pipeline/shard_reader.h"
-#include "data_pipeline/shard_writer.h"
-#include "data_pipeline/split.h"
-#include "data_test_util.h"
+#include "shards_fixture.h"
 
 namespace fs = std::filesystem;
 
 namespace mnist_dist::data {
 namespace {
 
+using test::PreparedSet;
 using test::TempDir;
 using test::ThrowsUserError;
-
-class PreparedSet : public ::testing::Test {
- protected:
-  void prepare(size_t n_train, size_t n_test, uint32_t rows, uint32_t cols, int shards,
-               bool gzip = false) {
-    src_ = test::write_synthetic(idx_.path(), n_train, n_test, rows, cols, gzip);
-    opts_.idx_dir = idx_.path();
-    opts_.out_dir = out_ / "data";
-    opts_.shards = shards;
-    summary_ = prepare_shards(opts_);
-  }
-  void SetUp() override { prepare(1000, 300, 28, 28, 3); }
-
-  // Source indices of a split's samples, in split order.
-  std::vector<uint32_t> order(const std::string& split) const {
-    if (split == "test") {
-      std::vector<uint32_t> v(src_.test_count());
-      std::iota(v.begin(), v.end(), 0u);
-      return v;
-    }
-    const TrainValSplit s = split_train_val(src_.train_count(), opts_.val_fraction, opts_.split_seed);
-    return split == "train" ? s.train : s.val;
-  }
-  const std::vector<uint8_t>& images(const std::string& split) const {
-    return split == "test" ? src_.test_images : src_.train_images;
-  }
-  const std::vector<uint8_t>& labels(const std::string& split) const {
-    return split == "test" ? src_.test_labels : src_.train_labels;
-  }
-  size_t px() const { return size_t{src_.rows} * src_.cols; }
-
-  // Checks out[i] == source sample order[idx[i]] for images and labels.
-  void expect_samples(const std::string& split, const std::vector<uint32_t>& idx,
-                      const std::vector<uint8_t>& out_images, const std::vector<uint8_t>& out_labels) {
-    const std::vector<uint32_t> ord = order(split);
-    for (size_t i = 0; i < idx.size(); ++i) {
-      const size_t s = ord[idx[i]];
-      ASSERT_EQ(out_labels[i], labels(split)[s]) << split << " sample " << idx[i];
-      ASSERT_TRUE(std::equal(out_images.begin() + i * px(), out_images.begin() + (i + 1) * px(),
-                             images(split).begin() + s * px()))
-          << split << " sample " << idx[i] << " (source " << s << ") differs";
-    }
-  }
-
-  void check_read_indices(ShardReader& r, uint64_t seed) {
-    Rng rng(seed);
-    std::vector<uint32_t> idx(2 * r.size() + 5);
-    for (auto& i : idx) i = static_cast<uint32_t>(rng.below(r.size()));
-    idx[1] = idx[0];  // certain duplicate
-    std::vector<uint8_t> im(idx.size() * px()), lb(idx.size());
-    r.read_indices(idx.data(), idx.size(), im.data(), lb.data());
-    expect_samples(r.split(), idx, im, lb);
-  }
-
-  std::string shard(const std::string& split, int i, int n = 3) const {
-    return opts_.out_dir + "/" + shard_file_name(split, i, n);
-  }
-
-  TempDir idx_, out_;
-  test::SyntheticSet src_;
-  PrepareOptions opts_;
-  PrepareSummary summary_{};
-};
 
 TEST_F(PreparedSet, SummaryAndManifest) {
   EXPECT_EQ(summary_.train, 700u);
@@ -236,141 +159,6 @@ TEST_F(PreparedSet, IdenticalInputsGiveIdenticalFiles) {
     EXPECT_EQ(test::read_file(e.path()), test::read_file(o.out_dir + "/" + e.path().filename().string()))
         << e.path().filename();
   }
-}
-
-// Rewrites sample `i` of `name` ("images" or "labels") in a shard through the HDF5 API.
-void tamper(const std::string& path, const char* name, hsize_t i, size_t row_bytes,
-            uint8_t (*change)(uint8_t)) {
-  h5::Handle f = h5::open_file(path, /*writable=*/true);
-  h5::Handle ds = h5::dataset(MD_H5(H5Dopen2(f.get(), name, H5P_DEFAULT)));
-  std::vector<uint8_t> row(row_bytes);
-  h5::read_rows(ds.get(), H5T_NATIVE_UINT8, i, 1, row.data());
-  row[row_bytes / 2] = change(row[row_bytes / 2]);
-  h5::write_rows(ds.get(), H5T_NATIVE_UINT8, i, 1, row.data());
-}
-
-// Records a shard file's new SHA-256 in manifest.json so the checks behind the file-level one
-// (structure, labels, content checksums) are reached.
-void refile(const std::string& shard_path) {
-  const fs::path path(shard_path);
-  const fs::path manifest = path.parent_path() / "manifest.json";
-  nlohmann::json j;
-  {
-    std::ifstream in(manifest);
-    in >> j;
-  }
-  for (auto& [name, split] : j["splits"].items())
-    for (auto& e : split["shards"])
-      if (e["file"] == path.filename().string()) e["file_sha256"] = sha256_file(shard_path);
-  std::ofstream(manifest) << j.dump(2);
-}
-
-TEST_F(PreparedSet, VerifyChecksumsCatchesTampering) {
-  ShardReader::open(opts_.out_dir, "test").verify_checksums();
-  tamper(shard("test", 2), "images", 17, px(), [](uint8_t b) -> uint8_t { return b ^ 1; });
-  // The file-level checksum catches any change before HDF5 parses the file...
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
-                              {shard("test", 2), "SHA-256 does not match"}));
-  refile(shard("test", 2));  // ...and behind it, the content checksum
-  ShardReader r = ShardReader::open(opts_.out_dir, "test");  // structure is still fine
-  EXPECT_TRUE(ThrowsUserError([&] { r.verify_checksums(); }, {shard("test", 2), "checksum mismatch"}));
-
-  tamper(shard("train", 0), "labels", 3, 1, [](uint8_t b) -> uint8_t { return (b + 1) % 10; });
-  refile(shard("train", 0));
-  ShardReader t = ShardReader::open(opts_.out_dir, "train");
-  EXPECT_TRUE(ThrowsUserError([&] { t.verify_checksums(); }, {shard("train", 0), "checksum mismatch"}));
-}
-
-TEST_F(PreparedSet, OutOfRangeLabelIsCaughtWhenReading) {
-  tamper(shard("val", 1), "labels", 5, 1, [](uint8_t) -> uint8_t { return 200; });
-  refile(shard("val", 1));
-  ShardReader r = ShardReader::open(opts_.out_dir, "val");
-  std::vector<uint8_t> im(r.size() * px()), lb(r.size());
-  const std::vector<std::string> phrases = {shard("val", 1), "sample 5", "index 105", "label 200"};
-  EXPECT_TRUE(ThrowsUserError([&] { r.read_range(0, r.size(), im.data(), lb.data()); }, phrases));
-  const uint32_t idx[2] = {3, 105};
-  EXPECT_TRUE(ThrowsUserError([&] { r.read_indices(idx, 2, im.data(), lb.data()); }, phrases));
-  r.read_range(0, 100, im.data(), lb.data());  // the other shards are fine
-}
-
-TEST_F(PreparedSet, OpenCatchesMissingAndForeignShards) {
-  fs::remove(shard("train", 1));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {shard("train", 1), "is missing"}));
-  ShardReader::open(opts_.out_dir, "val");  // other splits still open
-
-  fs::rename(shard("val", 0), shard("train", 1));  // a shard of another split in its place
-  refile(shard("train", 1));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {shard("train", 1), "attribute 'split' is 'val'"}));
-
-  const std::string tmp = shard("test", 9);  // swap test shards 0 and 1
-  fs::rename(shard("test", 0), tmp);
-  fs::rename(shard("test", 1), shard("test", 0));
-  fs::rename(tmp, shard("test", 1));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
-                              {shard("test", 0), "SHA-256 does not match"}));
-  refile(shard("test", 0));
-  refile(shard("test", 1));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
-                              {shard("test", 0), "attribute 'shard_index' is 1", "says 0"}));
-  fs::rename(shard("test", 0), tmp);
-  fs::rename(shard("test", 1), shard("test", 0));
-  fs::rename(tmp, shard("test", 1));
-  refile(shard("test", 0));
-  refile(shard("test", 1));
-  ShardReader::open(opts_.out_dir, "test");
-
-  test::write_file(shard("test", 2), {'n', 'o', 't', ' ', 'h', 'd', 'f', '5'});
-  refile(shard("test", 2));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); },
-                              {shard("test", 2), "is not a readable HDF5 file"}));
-}
-
-TEST_F(PreparedSet, OpenCatchesBadManifests) {
-  const std::string manifest = opts_.out_dir + "/manifest.json";
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "training"); },
-                              {"unknown split 'training'"}));
-  nlohmann::json j = nlohmann::json::parse(std::ifstream(manifest));
-  const nlohmann::json good = j;
-
-  j["splits"]["val"]["count"] = 301;
-  std::ofstream(manifest) << j.dump();
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "val"); },
-                              {manifest, "hold 300 samples but its count is 301"}));
-
-  j = good;
-  j["splits"]["test"]["shards"][1]["count"] = 99;
-  j["splits"]["test"]["count"] = 299;
-  std::ofstream(manifest) << j.dump();
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "test"); }, {manifest, "first_sample"}));
-
-  j = good;
-  j["splits"]["train"]["shards"][0]["file"] = "../escape.h5";
-  std::ofstream(manifest) << j.dump();
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); }, {manifest, "plain name"}));
-
-  j = good;
-  j["format_version"] = 2;
-  std::ofstream(manifest) << j.dump();
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {manifest, "format_version is 2"}));
-
-  j = good;
-  j.erase("rows");
-  std::ofstream(manifest) << j.dump();
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {manifest, "field 'rows' is missing"}));
-
-  std::ofstream(manifest) << "{ not json";
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {manifest, "is not valid JSON"}));
-
-  fs::remove(manifest);
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(opts_.out_dir, "train"); },
-                              {opts_.out_dir, "has no manifest.json", "run mnist_prepare"}));
-  EXPECT_TRUE(ThrowsUserError([&] { ShardReader::open(out_ / "nowhere", "train"); },
-                              {out_ / "nowhere", "no such data directory"}));
 }
 
 TEST(PrepareEdges, SmallSplitsClampShardsAndZeroValidationWorks) {
