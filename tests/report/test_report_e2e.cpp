@@ -84,6 +84,7 @@ TEST_F(ReportE2E, MetricsFilesHoldThePrintedValues) {
     const std::string kind = r.at("kind");
     (kind == "step" ? steps : kind == "epoch" ? epochs : tests).push_back(r);
   }
+  EXPECT_EQ(tests.size(), 1u);
   // Epoch lines: "Epoch e/2 - ...s - N samples/s - loss: L - accuracy: A - val_loss: VL - val_accuracy: VA".
   const std::regex epoch_re(
       "Epoch (\\d+)/2 - ([0-9.]+)s - \\d+ samples/s - loss: ([0-9.]+) - accuracy: ([0-9.]+) - val_loss: "
@@ -124,7 +125,14 @@ TEST_F(ReportE2E, MetricsFilesHoldThePrintedValues) {
   }
   EXPECT_GE(matched, 2u);
   for (const auto& s : steps) EXPECT_EQ(s["step"].get<int>() % testing::kFixtureLogEvery, 0);
-  // The test record and the report against "Test loss/accuracy".
+}
+
+TEST_F(ReportE2E, TestRecordAndReportHoldThePrintedTestLines) {
+  const std::string log = fx_.train_log();
+  const fs::path run = fx_.run_dir();
+  std::vector<nlohmann::json> tests;
+  for (const auto& r : jsonl(run / "metrics.jsonl"))
+    if (r.at("kind") == "test") tests.push_back(r);
   ASSERT_EQ(tests.size(), 1u);
   std::smatch tm;
   ASSERT_TRUE(std::regex_search(log, tm, std::regex("Test loss: ([0-9.]+)\nTest accuracy: ([0-9.]+)")));
@@ -144,8 +152,12 @@ TEST_F(ReportE2E, MetricsFilesHoldThePrintedValues) {
   ASSERT_EQ(rep["per_class"].size(), 10u);
   for (const auto& c : rep["per_class"])
     for (const char* k : {"precision", "recall", "f1", "support"}) EXPECT_TRUE(c.contains(k)) << k;
+}
 
-  // metrics.csv: the header, then the same records in the same order with the same values.
+// metrics.csv: the header, then the same records in the same order with the same values.
+TEST_F(ReportE2E, MetricsCsvHoldsTheJsonlRecords) {
+  const fs::path run = fx_.run_dir();
+  const auto records = jsonl(run / "metrics.jsonl");
   std::ifstream csv(run / "metrics.csv");
   std::string line;
   std::getline(csv, line);
