@@ -6,22 +6,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "data_pipeline/shard_reader.h"
 #include "export/model_file.h"
-#include "layers/softmax_xent.h"
 #include "png_check.h"
 #include "report/image_io.h"
+#include "report_files.h"
 #include "report/plots.h"
 #include "report/run_recorder.h"
-#include "train/split_loader.h"
 #include "report_fixture.h"
 #include "train/evaluator.h"
+#include "train/split_loader.h"
 
 namespace fs = std::filesystem;
 using mnist_dist::testing::run_command;
@@ -45,26 +43,6 @@ class ReportE2E : public ::testing::Test {
 };
 testing::ReportFixture ReportE2E::fx_;
 fs::path ReportE2E::tmp_;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<nlohmann::json> jsonl(const fs::path& p) {
-  std::vector<nlohmann::json> v;
-  std::ifstream f(p);
-  std::string line;
-  while (std::getline(f, line)) v.push_back(nlohmann::json::parse(line));  // throws if not JSON
-  return v;
-}
-
-// Printed values carry 4 decimals.
-void expect_printed(double file_value, const std::string& printed, const std::string& what) {
-  EXPECT_NEAR(file_value, std::stod(printed), 5.001e-5) << what;
-}
 
 TEST_F(ReportE2E, PlainProgressLinesWhenNotATerminal) {
   const std::string log = fx_.train_log();
