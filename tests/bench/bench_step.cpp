@@ -2,15 +2,12 @@
 // loop (forward, loss, backward, Adam) and inference with the data already in memory, a
 // per-layer breakdown, and the machine's sgemm rate. One JSON object per line (rate =
 // samples per second) for tests/bench/run_bench.sh; the PyTorch side is torch_bench.py.
-//
-// usage: md_bench MODE [--data DIR] [--model seed|lenet5] [--batch-size B] [--threads T]
-//                      [--steps S] [--warmup W] [--reps R] [--clock wall|cpu]
+// usage (usage() below): md_bench MODE [--data DIR] [--model M] [--batch-size B] [--threads T] ...
 //   MODE  step    training steps over contiguous batches of a once-shuffled train split
 //         infer   forward passes in inference mode (+ arg-max) over the val split
 //         layers  each layer's forward and backward ms per step (the best of R repetitions of
 //                 S steps), through the same layers built one by one — the profile
 //         sgemm   OpenBLAS sgemm rate at 2048³
-//   --clock cpu   process CPU time instead of wall time (development on a shared machine)
 #include <cblas.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -20,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
@@ -63,8 +59,7 @@ struct Args {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "md_bench: %s\nusage: md_bench step|infer|layers|sgemm [--data DIR] [--model seed|lenet5] "
-               "[--batch-size B] [--threads T] [--steps S] [--warmup W] [--reps R]\n",
-               msg);
+               "[--batch-size B] [--threads T] [--steps S] [--warmup W] [--reps R] [--clock wall|cpu]\n", msg);
   std::exit(2);
 }
 
@@ -93,9 +88,7 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-double seconds(Clock::time_point t0) {
-  return std::chrono::duration<double>(now() - t0).count();
-}
+double seconds(Clock::time_point t0) { return std::chrono::duration<double>(now() - t0).count(); }
 
 double peak_rss_mib() {
   rusage u{};
