@@ -1,15 +1,9 @@
-// CUDA layer constructors for builds without the CUDA backend: a clear user error.
-#include "core/error.h"
+// CUDA layer constructors for builds without the CUDA backend: the user error of no_cuda()
+// (cuda/runtime_unavailable.cpp), which says how to get a CUDA build.
+#include "cuda/cuda_runtime_api.h"
 #include "layers/backend_cuda.h"
 
 namespace mnist_dist {
-namespace {
-[[noreturn]] void no_cuda() {
-  throw UserError(
-      "this mnist_dist was built without the CUDA backend: rebuild with nvcc available "
-      "(-DMNIST_DIST_CUDA=ON), or run with --device cpu");
-}
-}  // namespace
 
 LayerPtr make_conv2d_cuda(const Conv2dConfig&) { no_cuda(); }
 LayerPtr make_batchnorm_cuda(const BatchNormConfig&) { no_cuda(); }
