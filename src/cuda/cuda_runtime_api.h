@@ -52,7 +52,7 @@ void host_wait_upload(CudaContext& ctx, int slot);
 void synchronize(CudaContext& ctx);
 
 // Builds without CUDA only (runtime_unavailable.cpp): throws the UserError that says how to get
-// a CUDA build; the other folders' stubs call it.
+// a CUDA build; the other folders' *_unavailable.cpp call it.
 [[noreturn]] void no_cuda();
 
 }  // namespace mnist_dist
