@@ -17,12 +17,28 @@ struct LossStats {
   int64_t count = 0;
 };
 
+// What a training window's steps summed (SoftmaxCrossEntropy::read_back).
+struct LossWindow {
+  LossStats sums;
+  int64_t first_nonfinite_tag = -1;  // `tag` of the first step whose loss was not finite; -1: none
+};
+
 class SoftmaxCrossEntropy {
  public:
   virtual ~SoftmaxCrossEntropy() = default;
+  // One batch, its statistics returned at once (the GPU waits for them: evaluation).
   // dlogits may be nullptr (evaluation); predictions (N) may be nullptr.
   virtual LossStats run(Context& ctx, const Tensor& logits, const uint8_t* labels, float scale,
                         float* dlogits, int32_t* predictions) = 0;
+
+  // Training: like run() with dlogits, but the statistics are added up where they are computed
+  // (a device-side accumulator on the GPU: no host wait per step) until read_back(), which
+  // returns the sums since the previous read_back() and the `tag` of the first step whose loss
+  // was not finite. A label out of range is an internal error, raised here (CPU) or at
+  // read_back() (GPU).
+  virtual void accumulate(Context& ctx, const Tensor& logits, const uint8_t* labels, float scale,
+                          float* dlogits, int64_t tag) = 0;
+  virtual LossWindow read_back() = 0;
 };
 
 std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent(Backend backend);

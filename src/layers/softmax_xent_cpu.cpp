@@ -1,5 +1,8 @@
 // Softmax cross-entropy on CPU: one row per sample through xent::row (shared with CUDA), the
 // rows split over the ctx.threads.
+#include <cmath>
+#include <utility>
+
 #include "core/error.h"
 #include "layers/backend_cuda.h"
 #include "layers/cpu_context.h"
@@ -27,6 +30,20 @@ class SoftmaxCrossEntropyCpu final : public SoftmaxCrossEntropy {
     }
     return LossStats{loss, correct, n};
   }
+
+  void accumulate(Context& ctx, const Tensor& logits, const uint8_t* labels, float scale,
+                  float* dlogits, int64_t tag) override {
+    const LossStats s = run(ctx, logits, labels, scale, dlogits, nullptr);
+    window_.sums.loss_sum += s.loss_sum;
+    window_.sums.correct += s.correct;
+    window_.sums.count += s.count;
+    if (!std::isfinite(s.loss_sum) && window_.first_nonfinite_tag < 0) window_.first_nonfinite_tag = tag;
+  }
+
+  LossWindow read_back() override { return std::exchange(window_, LossWindow{}); }
+
+ private:
+  LossWindow window_;
 };
 
 }  // namespace
