@@ -12,7 +12,7 @@
 // only: no device sync, no allocation, the same choice on every rank), the best-ranked one that
 // fits the context's shared workspace, with deterministic algorithms required for the backward
 // passes; the plans are cached (a training run sees at most three batch sizes: full, last
-// partial, evaluation). TF32 off: FMA math only (the CPU comparison tests).
+// partial, evaluation). The rules (math types, TF32 off = no FFT/Winograd): layers/conv_algo_choice.h.
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "layers/conv_algo_choice.h"
 #include "cuda/block_reduce.cuh"
 #include "cuda/buffer.h"
 #include "cuda/checks.h"
@@ -109,25 +110,6 @@ struct Plan {
   cudnnConvolutionBwdFilterAlgo_t filter{};
   size_t fwd_bytes = 0, data_bytes = 0, filter_bytes = 0;
 };
-
-bool math_allowed(cudnnMathType_t m, bool tf32) {
-  return tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
-}
-
-// The first heuristic result that succeeded, fits `cap`, has an allowed math type and (when
-// asked) is deterministic; falls back to ignoring determinism. Sets the descriptor's math type.
-template <typename Perf>
-const Perf* choose(const Perf* perf, int count, size_t cap, bool tf32, bool want_deterministic) {
-  for (int pass = want_deterministic ? 0 : 1; pass < 2; ++pass)
-    for (int i = 0; i < count; ++i) {
-      const Perf& p = perf[i];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap || !math_allowed(p.mathType, tf32))
-        continue;
-      if (pass == 0 && p.determinism != CUDNN_DETERMINISTIC) continue;
-      return &p;
-    }
-  return nullptr;
-}
 
 class Conv2dCuda final : public Conv2dBase {
  public:
@@ -220,7 +202,7 @@ class Conv2dCuda final : public Conv2dBase {
     cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     MD_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(h, p->x.d, filter_.d, p->fwd_conv.d, p->y.d,
                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, fwd));
-    const auto* f = choose(fwd, count, cap, tf32, false);
+    const auto* f = conv_algo::choose(fwd, count, cap, tf32, false);
     MD_CHECK(f != nullptr, "no cuDNN forward algorithm for " + in.str());
     p->fwd = f->algo;
     MD_CUDNN(cudnnSetConvolutionMathType(p->fwd_conv.d, tf32 ? f->mathType : CUDNN_FMA_MATH));
@@ -231,7 +213,7 @@ class Conv2dCuda final : public Conv2dBase {
     MD_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         h, filter_.d, p->y.d, p->data_conv.d, p->x.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
         data));
-    const auto* d = choose(data, count, cap, tf32, true);
+    const auto* d = conv_algo::choose(data, count, cap, tf32, true);
     MD_CHECK(d != nullptr, "no cuDNN backward-data algorithm for " + in.str());
     p->data = d->algo;
     MD_CUDNN(cudnnSetConvolutionMathType(p->data_conv.d, tf32 ? d->mathType : CUDNN_FMA_MATH));
@@ -242,7 +224,7 @@ class Conv2dCuda final : public Conv2dBase {
     MD_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         h, p->x.d, p->y.d, p->filter_conv.d, filter_.d, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
         &count, filt));
-    const auto* w = choose(filt, count, cap, tf32, true);
+    const auto* w = conv_algo::choose(filt, count, cap, tf32, true);
     MD_CHECK(w != nullptr, "no cuDNN backward-filter algorithm for " + in.str());
     p->filter = w->algo;
     MD_CUDNN(cudnnSetConvolutionMathType(p->filter_conv.d, tf32 ? w->mathType : CUDNN_FMA_MATH));
