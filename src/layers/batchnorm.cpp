@@ -3,12 +3,17 @@
 
 #include <algorithm>
 
+#include "comm/communicator.h"
 #include "core/error.h"
 
 namespace mnist_dist {
 
 BatchNormBase::BatchNormBase(const BatchNormConfig& config)
     : Layer(LayerKind::kBatchNorm), cfg_(config) {}
+
+bool BatchNormBase::sync_across_ranks(const Context& ctx) {
+  return ctx.sync_bn && ctx.comm != nullptr && ctx.comm->size() > 1;
+}
 
 std::string BatchNormBase::describe() const { return "batchnorm " + std::to_string(cfg_.channels); }
 

@@ -24,6 +24,10 @@ class BatchNormBase : public Layer {
   // γ = 1, β = 0, running mean 0, running variance 1, in the arena's host copy.
   void init(ParamArena& a, Rng& rng) override;
 
+  // Whether the batch statistics are all-reduced over the ranks: SyncBN with more than one
+  // rank (a one-rank communicator, NCCL's included, is never called: its sum is the identity).
+  static bool sync_across_ranks(const Context& ctx);
+
  protected:
   const BatchNormConfig cfg_;
   int gamma_ = -1, beta_ = -1, mean_ = -1, var_ = -1;  // arena ids

@@ -117,7 +117,7 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
         cpu_simd::sum_sumsq(avx, x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
       });
       sums_[2 * c] = static_cast<double>(n) * hw;
-      if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
       count_ = sums_[2 * c];
       for (int ch = 0; ch < c; ++ch) set_statistics(ch, count_, sums_[ch], sums_[c + ch], rmean, rvar);
     } else {
@@ -151,7 +151,7 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
       dgamma[ch] = static_cast<float>(sums_[c + ch]);
     }
     if (dx.data == nullptr) return;
-    if (cross_rank(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
@@ -195,11 +195,6 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
     scratch_stride_ = plane_stride() + (plane_ / 4 + 15) / 16 * 16;
     if (scratch_.size() < static_cast<size_t>(threads) * scratch_stride_)
       scratch_.assign(static_cast<size_t>(threads) * scratch_stride_, 0.0f);
-  }
-
-  // Batch statistics are reduced over the ranks (SyncBN with more than one rank).
-  static bool cross_rank(const Context& ctx) {
-    return ctx.sync_bn && ctx.comm != nullptr && ctx.comm->size() > 1;
   }
 
   // Batch mean / inverse std of channel ch from its sums over `count` elements, and the

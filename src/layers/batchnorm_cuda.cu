@@ -167,7 +167,7 @@ class BatchNormCuda final : public BatchNormBase {
     if (training) {
       channel_sums<SumKind::kXX2>(x.data, nullptr, n, hw, static_cast<double>(n) * hw, nullptr,
                                   nullptr, s);
-      if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
       bn_batch_stats_kernel<<<1, 256, 0, s>>>(sums_.data(), c, cfg_.epsilon, cfg_.momentum,
                                               a.param(mean_), a.param(var_), mean, invstd,
                                               invstd + c);
@@ -194,7 +194,7 @@ class BatchNormCuda final : public BatchNormBase {
     channel_sums<SumKind::kDyDyXhat>(x.data, dy.data, n, hw, -1.0, a.grad(gamma_), a.grad(beta_),
                                      s);
     if (dx.data == nullptr) return;
-    if (ctx.sync_bn && ctx.comm != nullptr) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
     const size_t total = x.size();
     if (total == 0) return;
     bn_backward_dx_kernel<<<cuda::grid_1d(total), cuda::kBlock, 0, s>>>(

@@ -6,7 +6,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include "comm/communicator.h"
@@ -218,6 +220,51 @@ TEST(BatchNormCpu, SingleProcessSyncMatchesLocal) {
   b.h.backward(x, xs, yb, dy, dxb);
   EXPECT_EQ(dxa, dxb);
   EXPECT_EQ(a.grad("weight"), b.grad("weight"));
+}
+
+// Counts the all-reduces (identity sums) of a communicator that reports `size` ranks.
+class CountingCommunicator final : public Communicator {
+ public:
+  explicit CountingCommunicator(int size) : size_(size) {}
+  std::string name() const override { return "counting"; }
+  int rank() const override { return 0; }
+  int size() const override { return size_; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return size_; }
+  int num_nodes() const override { return 1; }
+  void allreduce_sum(float*, size_t) override { ++allreduces; }
+  void allreduce_sum(double*, size_t) override { ++allreduces; }
+  void start_allreduce_sum(float*, size_t) override { ++allreduces; }
+  void progress() override {}
+  void wait_all() override {}
+  void broadcast(void*, size_t, int) override {}
+  void broadcast_idle(void*, size_t, int) override {}
+  void allgather_u64(uint64_t value, uint64_t* out) override { std::fill_n(out, size_, value); }
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+  int allreduces = 0;
+
+ private:
+  int size_;
+};
+
+// SyncBN all-reduces its statistics only when there is another rank: a one-rank communicator
+// (NCCL's on a one-GPU machine included) is never called.
+TEST(BatchNormCpu, SyncBnCallsTheCommunicatorOnlyWithSeveralRanks) {
+  const Shape xs{3, 2, 3, 3};
+  for (const int size : {1, 2}) {
+    Bn bn(xs);
+    CountingCommunicator comm(size);
+    bn.h.ctx.comm = &comm;
+    bn.h.ctx.sync_bn = true;
+    EXPECT_EQ(BatchNormBase::sync_across_ranks(bn.h.ctx), size > 1);
+    std::vector<float> x = channel_data(xs, 9), dy = random_vector(xs.size(), 10), y, dx;
+    bn.h.forward(x, xs, y, true);
+    bn.h.backward(x, xs, y, dy, dx);
+    EXPECT_EQ(comm.allreduces, size > 1 ? 2 : 0) << size << " rank(s)";
+    bn.h.ctx.sync_bn = false;
+    EXPECT_FALSE(BatchNormBase::sync_across_ranks(bn.h.ctx));
+  }
 }
 
 // Partial batch: statistics over the samples given, not over the reserved batch.
