@@ -21,8 +21,10 @@ struct DeviceSetup {
 };
 
 // device: "auto" (the GPU when one is usable, else CPU with a notice), "cpu" or "cuda"
-// (UserError when no GPU is usable, with the reason). Initialises MPI when launched by an
-// MPI launcher.
-DeviceSetup setup_device(const std::string& device);
+// (UserError when no GPU is usable, with the reason). gpu_comm: how GPU ranks talk — "auto" or
+// "nccl" (NCCL, one GPU per rank, checked over the job), "host-staged" (MPI through host
+// memory, ranks may share a GPU: comm/comm_host_staged.h); anything but "auto" on CPU ranks is
+// a UserError. Initialises MPI when launched by an MPI launcher.
+DeviceSetup setup_device(const std::string& device, const std::string& gpu_comm = "auto");
 
 }  // namespace mnist_dist

@@ -4,42 +4,24 @@
 
 #include <cuda_runtime.h>
 #include <nccl.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
-#include <vector>
 
 #include "comm/comm_mpi.h"
 #include "core/error.h"
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
+#include "cuda/cuda_runtime_api.h"
 
 namespace mnist_dist {
 namespace {
-
-// True for device (or managed) memory; plain and pinned host memory go over MPI.
-bool on_device(const void* p) {
-  cudaPointerAttributes a{};
-  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(MPI_Comm comm, CudaContext& cuda)
       : host_(make_mpi_communicator(comm)), cuda_(cuda) {
     MD_CUDA(cudaSetDevice(cuda.device()));
-    check_one_gpu_per_rank();
     ncclUniqueId id{};
     if (host_->rank() == 0) MD_NCCL(ncclGetUniqueId(&id));
     host_->broadcast(&id, sizeof id, 0);
@@ -72,17 +54,17 @@ class NcclCommunicator final : public Communicator {
   int num_nodes() const override { return host_->num_nodes(); }
 
   void allreduce_sum(float* data, size_t count) override {
-    if (!on_device(data)) return host_->allreduce_sum(data, count);
+    if (!is_device_pointer(data)) return host_->allreduce_sum(data, count);
     enqueue(data, count, ncclFloat32);
     join();
   }
   void allreduce_sum(double* data, size_t count) override {
-    if (!on_device(data)) return host_->allreduce_sum(data, count);
+    if (!is_device_pointer(data)) return host_->allreduce_sum(data, count);
     enqueue(data, count, ncclFloat64);
     join();
   }
   void start_allreduce_sum(float* data, size_t count) override {
-    if (!on_device(data)) return host_->start_allreduce_sum(data, count);
+    if (!is_device_pointer(data)) return host_->start_allreduce_sum(data, count);
     enqueue(data, count, ncclFloat32);
     pending_ = true;
   }
@@ -126,23 +108,6 @@ class NcclCommunicator final : public Communicator {
     MD_NCCL(ncclCommGetAsyncError(nccl_, &state));
     if (state != ncclSuccess && state != ncclInProgress)
       nccl_failed(state, "NCCL asynchronous error", __FILE__, __LINE__);
-  }
-
-  // Two ranks on one GPU would make NCCL fail obscurely ("Duplicate GPU detected"): compare
-  // (host, PCI bus id) over all ranks; every rank sees the same table and decides alike.
-  void check_one_gpu_per_rank() {
-    char bus[64] = "";
-    MD_CUDA(cudaDeviceGetPCIBusId(bus, sizeof bus, cuda_.device()));
-    char host[256] = "?";
-    gethostname(host, sizeof host - 1);
-    std::vector<uint64_t> all(static_cast<size_t>(host_->size()));
-    host_->allgather_u64(fnv1a(std::string(host) + "/" + bus), all.data());
-    for (size_t i = 0; i < all.size(); ++i)
-      for (size_t j = i + 1; j < all.size(); ++j)
-        if (all[i] == all[j])
-          throw UserError("ranks " + std::to_string(i) + " and " + std::to_string(j) +
-                          " would share one GPU (NCCL needs one GPU per rank): start at most as "
-                          "many ranks per node as it has GPUs, or use --device cpu");
   }
 
   std::unique_ptr<Communicator> host_;  // MPI: host collectives, ranks, abort

@@ -22,7 +22,7 @@ struct CudaContext;
 // A communicator over the ranks of `comm` (duplicated). Every rank must already have selected
 // its GPU (select_local_gpu, cuda/cuda_runtime_api.h) and created `cuda` on it; `cuda` must
 // outlive the communicator's use (its destructor does not touch it). Collective: all ranks call
-// it. UserError (on every rank alike) when two ranks of a node share one GPU.
+// it. Two ranks on one GPU fail inside NCCL: check first (comm/gpu_assignment.h).
 std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm comm, CudaContext& cuda);
 
 }  // namespace mnist_dist

@@ -20,11 +20,11 @@ struct CudaContext;
 // built without CUDA). Never throws and never crashes.
 int usable_gpu_count(std::string* why);
 
-// The GPU for the process with `local_rank` of `local_size` on its node; makes it current.
-// UserError when the node's ranks outnumber its visible GPUs (unless the launcher hands each
-// rank its own CUDA_VISIBLE_DEVICES: then local_rank modulo the count, and the NCCL
-// communicator verifies that no two ranks share a GPU).
-int select_local_gpu(int local_rank, int local_size);
+// The GPU for the process with `local_rank` of `local_size` on its node (local_rank modulo the
+// visible GPUs); makes it current. UserError when the node's ranks outnumber its visible GPUs,
+// unless shared_ok (--comm host-staged) or CUDA_VISIBLE_DEVICES is set (a launcher may bind one
+// GPU per rank; comm/gpu_assignment.h then checks the job's choice by bus id).
+int select_local_gpu(int local_rank, int local_size, bool shared_ok = false);
 
 void* device_alloc(size_t bytes);  // out of memory: UserError naming the size
 void device_free(void* p);
@@ -50,6 +50,13 @@ void compute_release(CudaContext& ctx, int slot);
 void host_wait_upload(CudaContext& ctx, int slot);
 // The host waits until all work queued on the context's streams is done.
 void synchronize(CudaContext& ctx);
+
+// TF32 tensor-core math for the context's convolutions and GEMMs (CudaContext::set_allow_tf32).
+void set_tf32(CudaContext& ctx, bool allow);
+// True for device (or managed) memory; false for plain and pinned host memory.
+bool is_device_pointer(const void* p);
+// The PCI bus id of a device ("0000:3b:00.0"): with the host name it identifies one GPU.
+std::string gpu_bus_id(int device);
 
 // Builds without CUDA only (runtime_unavailable.cpp): throws the UserError that says how to get
 // a CUDA build; the other folders' *_unavailable.cpp call it.

@@ -56,19 +56,21 @@ int usable_gpu_count(std::string* why) {
   return count;
 }
 
-int select_local_gpu(int local_rank, int local_size) {
+int select_local_gpu(int local_rank, int local_size, bool shared_ok) {
   MD_CHECK(local_rank >= 0 && local_rank < local_size, "local rank " + std::to_string(local_rank) +
                                                             " of " + std::to_string(local_size));
   std::string why;
   const int count = usable_gpu_count(&why);
   if (count == 0) throw UserError("no usable GPU (" + why + "); use --device cpu");
   // A launcher that binds GPUs to ranks (srun --gpus-per-task, a wrapper script) sets
-  // CUDA_VISIBLE_DEVICES per rank: then each rank sees only its own GPU(s).
-  const bool bound = std::getenv("CUDA_VISIBLE_DEVICES") != nullptr;
-  if (local_size > count && !bound)
+  // CUDA_VISIBLE_DEVICES per rank: then each rank sees only its own GPU(s), and only the
+  // job-wide comparison of bus ids (comm/gpu_assignment.h) can tell whether two ranks share one.
+  const bool maybe_bound = std::getenv("CUDA_VISIBLE_DEVICES") != nullptr;
+  if (local_size > count && !maybe_bound && !shared_ok)
     throw UserError(std::to_string(local_size) + " ranks on this node but only " +
                     std::to_string(count) + " GPU(s): start at most " + std::to_string(count) +
-                    " rank(s) per node (one GPU per rank), or use --device cpu");
+                    " rank(s) per node (one GPU per rank), use --comm host-staged (ranks share a "
+                    "GPU; for testing), or --device cpu");
   const int device = local_rank % count;
   MD_CUDA(cudaSetDevice(device));
   return device;
@@ -144,6 +146,23 @@ void host_wait_upload(CudaContext& ctx, int slot) {
 void synchronize(CudaContext& ctx) {
   MD_CUDA(cudaStreamSynchronize(ctx.stream()));
   MD_CUDA(cudaStreamSynchronize(ctx.copy_stream()));
+}
+
+void set_tf32(CudaContext& ctx, bool allow) { ctx.set_allow_tf32(allow); }
+
+bool is_device_pointer(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
+std::string gpu_bus_id(int device) {
+  char bus[64] = "";
+  MD_CUDA(cudaDeviceGetPCIBusId(bus, sizeof bus, device));
+  return bus;
 }
 
 }  // namespace mnist_dist

@@ -12,7 +12,7 @@ int usable_gpu_count(std::string* why) {
   if (why != nullptr) *why = "built without CUDA";
   return 0;
 }
-int select_local_gpu(int, int) { no_cuda(); }
+int select_local_gpu(int, int, bool) { no_cuda(); }
 void* device_alloc(size_t) { no_cuda(); }
 void device_free(void*) {}
 void copy_h2d(void*, const void*, size_t) { no_cuda(); }
@@ -26,5 +26,8 @@ void wait_upload(CudaContext&, int) { no_cuda(); }
 void compute_release(CudaContext&, int) { no_cuda(); }
 void host_wait_upload(CudaContext&, int) { no_cuda(); }
 void synchronize(CudaContext&) { no_cuda(); }
+void set_tf32(CudaContext&, bool) { no_cuda(); }
+bool is_device_pointer(const void*) { return false; }
+std::string gpu_bus_id(int) { no_cuda(); }
 
 }  // namespace mnist_dist

@@ -1,0 +1,40 @@
+// The GPU-per-rank rule (comm/gpu_assignment.h) on scripted identities, as a job would gather
+// them: distinct GPUs pass; two ranks on one GPU fail with the ranks named — also when
+// CUDA_VISIBLE_DEVICES is set (which once switched the check off).
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "comm/gpu_assignment.h"
+
+namespace mnist_dist {
+namespace {
+
+std::vector<uint64_t> keys_of(const std::vector<std::pair<std::string, std::string>>& host_bus) {
+  std::vector<uint64_t> keys;
+  for (const auto& [host, bus] : host_bus) {
+    auto one = make_single_process_communicator();
+    keys.push_back(gather_gpu_keys(*one, host, bus).at(0));
+  }
+  return keys;
+}
+
+TEST(GpuAssignment, DistinctGpusPass) {
+  EXPECT_EQ(gpu_sharing_problem(keys_of({{"n1", "0000:3b:00.0"}, {"n1", "0000:5e:00.0"},
+                                         {"n2", "0000:3b:00.0"}}), nullptr), "");
+  // A launcher binding one GPU per rank: each rank sees "device 0", a different bus id.
+  EXPECT_EQ(gpu_sharing_problem(keys_of({{"n1", "0000:3b:00.0"}, {"n1", "0000:5e:00.0"}}), "0"), "");
+}
+
+TEST(GpuAssignment, SharedGpuFailsEvenWithCudaVisibleDevicesSet) {
+  const auto shared = keys_of({{"n1", "0000:3b:00.0"}, {"n2", "0000:3b:00.0"}, {"n2", "0000:3b:00.0"}});
+  const std::string plain = gpu_sharing_problem(shared, nullptr);
+  EXPECT_NE(plain.find("ranks 1 and 2 would share one GPU"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("--comm host-staged"), std::string::npos) << plain;
+  const std::string site_wide = gpu_sharing_problem(shared, "0");
+  EXPECT_NE(site_wide.find("ranks 1 and 2"), std::string::npos) << site_wide;
+  EXPECT_NE(site_wide.find("CUDA_VISIBLE_DEVICES=0 shows them the same device"), std::string::npos) << site_wide;
+}
+
+}  // namespace
+}  // namespace mnist_dist
