@@ -49,6 +49,8 @@ struct TrainFlags {
   TrainConfig cfg;
   std::string bn = "sync";
   std::string device = "auto";
+  std::string gpu_comm = "auto";
+  std::string tf32 = "on";
   std::string run_dir;
   std::string progress = "auto";
   std::string checkpoint_every = "epoch";
@@ -91,6 +93,17 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
                  "Where to train: auto (a GPU per local rank when usable, else CPU), cuda, cpu")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
       ->capture_default_str();
+  app.add_option("--tf32", f.tf32,
+                 "GPU: TF32 tensor-core math for convolutions and matrix products (on, like "
+                 "PyTorch's cuDNN default; off: fp32 results, no FFT/Winograd convolutions)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--comm", f.gpu_comm,
+                 "GPU ranks' collectives: auto (= nccl), nccl (one GPU per rank), host-staged "
+                 "(MPI through host memory; ranks may share a GPU: for testing, slow). CPU ranks "
+                 "always use MPI")
+      ->check(CLI::IsMember({"auto", "nccl", "host-staged"}))
+      ->capture_default_str();
 }
 
 // Gradient exchange, output, checkpoints, the watchdog.
@@ -120,7 +133,8 @@ void add_run_flags(CLI::App& app, TrainFlags& f) {
       ->check(CLI::IsMember({"auto", "bar", "lines"}))
       ->capture_default_str();
   app.add_option("--log-every", f.log_every,
-                 "Steps between progress lines (when not on a terminal) and step records in metrics")
+                 "Steps between progress lines (when not on a terminal) and step records in metrics; "
+                 "on GPUs also between loss read-backs (a non-finite loss is caught within them)")
       ->check(CLI::Range(1, 1000000000))
       ->capture_default_str();
   app.add_option("--checkpoint-dir", f.cfg.checkpoint_dir,
@@ -147,6 +161,8 @@ void check_flags(TrainFlags& f) {
                                std::to_string(usable_cores()) + " cores this process may use; use at most " +
                                std::to_string(max_threads()) + " (0 = one per core, shared by the ranks of the node)");
   f.cfg.sync_bn = f.bn == "sync";
+  f.cfg.tf32 = f.tf32 == "on";
+  f.cfg.loss_read_every = f.log_every;
   f.cfg.checkpoint_every = 0;
   if (f.checkpoint_every == "epoch") return;
   char* end = nullptr;
@@ -161,7 +177,7 @@ void check_flags(TrainFlags& f) {
 // turns the error into its exit code (the whole job ends when one rank fails).
 int train_with_flags(TrainFlags& f, const CLI::App& app, int argc, char** argv, StepHook* hook) {
   // One process: no MPI at all. Under mpirun/mpiexec/srun: one replica per rank.
-  DeviceSetup dev = setup_device(f.device);
+  DeviceSetup dev = setup_device(f.device, f.gpu_comm);
   Communicator& comm = *dev.comm;
   set_threads(f.cfg.threads > 0 ? f.cfg.threads : default_threads(comm.local_size()));
   Logger log(comm.rank(), f.quiet);

@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 
 #include "core/error.h"
 #include "cuda/batch_stager.h"
+#include "cuda/cuda_runtime_api.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
 #include "io/model_io.h"
@@ -83,6 +83,7 @@ struct Trainer::Impl {
     reader.verify_checksums();  // each rank reads all of the train split over an epoch anyway
     ctx.backend = backend;
     ctx.cuda = cuda_ctx;
+    if (cuda_ctx != nullptr) set_tf32(*cuda_ctx, cfg.tf32);
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
@@ -103,10 +104,11 @@ struct Trainer::Impl {
     }
   }
 
-  // One optimizer step on this rank's slice; returns this rank's loss statistics. An empty
-  // slice (last partial batch, more ranks than samples) still takes part in every collective
-  // (SyncBN, the exchange) and contributes zero gradients.
-  LossStats step(const data::Batch& b) {
+  // One optimizer step on this rank's slice; its loss statistics stay in the loss's
+  // accumulator until collect_losses(). An empty slice (last partial batch, more ranks than
+  // samples) still takes part in every collective (SyncBN, the exchange) and contributes zero
+  // gradients.
+  void step(const data::Batch& b) {
     const float* x = b.images.data();
     const uint8_t* y = b.labels.data();
     if (stager) {  // GPU: pinned copy + async upload, overlapped with the previous step's tail
@@ -116,16 +118,25 @@ struct Trainer::Impl {
     }
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(b.global_n);
-    const LossStats s = loss->run(ctx, logits, y, scale, dlogits.data(), nullptr);
-    if (!std::isfinite(s.loss_sum))
-      throw TrainingDiverged("training diverged: non-finite loss at epoch " + std::to_string(b.epoch + 1) +
-                             ", step " + std::to_string(b.step + 1) + " (global step " +
-                             std::to_string(adam.steps() + 1) +
-                             "); no checkpoint of these weights is written (try a smaller --lr)");
+    loss->accumulate(ctx, logits, y, scale, dlogits.data(), static_cast<int64_t>(b.step));
     sync->begin_step();
     model.backward(ctx, dlogits.data(), [&](int layer) { sync->on_layer_done(layer); });
     sync->finish_step();
-    return s;
+  }
+
+  // Adds the loss statistics of the steps since the last call to run.sums (on the GPU the one
+  // host wait for them). Throws TrainingDiverged when one of those steps had a non-finite loss:
+  // callers collect before every checkpoint, so no checkpoint holds weights stepped from it.
+  void collect_losses(EpochRun& run, const TrainResult& result) {
+    const LossWindow w = loss->read_back();
+    if (w.first_nonfinite_tag >= 0) {
+      const int64_t global = result.steps - run.steps + w.first_nonfinite_tag + 1;
+      throw TrainingDiverged("training diverged: non-finite loss at epoch " + std::to_string(run.epoch + 1) +
+                             ", step " + std::to_string(w.first_nonfinite_tag + 1) + " (global step " +
+                             std::to_string(global) +
+                             "); no checkpoint of these weights is written (try a smaller --lr)");
+    }
+    run.sums = run.sums + w.sums;
   }
 
   void verify(const std::string& when) {
@@ -152,7 +163,9 @@ struct Trainer::Impl {
              "%d thread(s) per rank; comm %s; data %s (train %zu, val %zu, test %zu); "
              "global batch %d, per rank %d",
              comm.size(), comm.num_nodes(), comm.local_size(),
-             backend == Backend::kCuda ? "cuda, one GPU per rank (by local rank)" : "cpu on every rank",
+             backend == Backend::kCuda ? (cfg.tf32 ? "cuda, one GPU per rank (by local rank), TF32 on"
+                                                   : "cuda, one GPU per rank (by local rank), TF32 off")
+                                       : "cpu on every rank",
              ctx.threads, comm.name().c_str(),
              cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, plan.per_rank);
     log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %s",
@@ -236,22 +249,26 @@ struct Trainer::Impl {
     run.steps = static_cast<int64_t>(run.begin);
     while (const data::Batch* b = prefetch.next()) {
       watchdog.beat("training step");
-      run.sums = run.sums + step(*b);
+      step(*b);
       ++run.steps;
       ++result.steps;
+      const bool last = static_cast<size_t>(run.steps) == run.last_step;
+      const bool checkpoint = !cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
+                              result.steps % cfg.checkpoint_every == 0 && !last;
+      if (backend == Backend::kCpu || checkpoint || last || run.steps % cfg.loss_read_every == 0)
+        collect_losses(run, result);
       if (hook) hook->after_step(comm.rank(), result.steps, model.arena());
       if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
         verify("at step " + std::to_string(result.steps));
-      if (!cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
-          result.steps % cfg.checkpoint_every == 0 && static_cast<size_t>(run.steps) < run.last_step)
-        result.last_checkpoint = checkpoints.write(*sync, {run.epoch, run.steps}, run.sums);
+      if (checkpoint) result.last_checkpoint = checkpoints.write(*sync, {run.epoch, run.steps}, run.sums);
       if (agree_on_stop()) {
+        collect_losses(run, result);
         stop_by_signal(run, result);
         return false;
       }
-      const bool last = static_cast<size_t>(run.steps) == run.last_step;
       if ((cfg.progress_every > 0 && run.steps % cfg.progress_every == 0) || last) report_progress(run, result);
     }
+    collect_losses(run, result);  // nothing left unless the data ended early
     run.data_wait_seconds = prefetch.wait_seconds();
     return true;
   }

@@ -36,6 +36,11 @@ struct TrainConfig {
   std::string grad_exchange = "auto";
   bool evaluate = true;           // validation each epoch, test at the end (rank 0)
   int progress_every = 20;        // steps between progress events (reduced over ranks)
+  // GPU: steps between read-backs of the device-side loss sums (--log-every), which is also the
+  // window in which a non-finite loss is caught (always before a checkpoint is written). The
+  // CPU reads its sums every step.
+  int loss_read_every = 100;
+  bool tf32 = true;               // GPU: TF32 tensor-core math for convolutions and GEMMs
   std::string save_path;          // --save: trained model as HDF5
   std::string checkpoint_dir;     // --checkpoint-dir: where checkpoints go (empty: none)
   int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: at each epoch end
