@@ -219,7 +219,7 @@ class Bench:
     def ours_train(self, threads, ranks=1, epochs=1, max_steps=0, model="seed", skip=0):
         """mnist_dist's epoch lines; with skip, also 'steady': the rate after the first `skip` steps."""
         def make():
-            cmd = [self.mnist_dist, "--data", self.a.data, "--model", model, "--epochs", str(epochs),
+            cmd = [self.mnist_dist, "--device", "cpu", "--data", self.a.data, "--model", model, "--epochs", str(epochs),
                    "--threads", str(threads)] + self.run_args()
             if max_steps:
                 cmd += ["--max-steps", str(max_steps)]
@@ -393,7 +393,7 @@ class Bench:
         self.results["memory"] = mem
 
     def rss_run(self, ranks, threads, epochs):
-        cmd = [self.mnist_dist, "--data", self.a.data, "--epochs", str(epochs), "--threads", str(threads)] + self.run_args()
+        cmd = [self.mnist_dist, "--device", "cpu", "--data", self.a.data, "--epochs", str(epochs), "--threads", str(threads)] + self.run_args()
         if "--progress" in self.extra:
             cmd += ["--log-every", "20"]
         if ranks > 1:

@@ -149,7 +149,7 @@ void add_run_cases(std::vector<Case>& c) {
   c.push_back({"unknown_flag", [](Scene& s) { return s.dist("--learning-rate 0.1"); },
                {"--learning-rate"}});
   c.push_back({"save_into_missing_directory", [](Scene& s) {
-                 return kDist + " --data " + s.data().string() + " --threads 1 --max-steps 1 --run-dir " +
+                 return kDist + " --device cpu --data " + s.data().string() + " --threads 1 --max-steps 1 --run-dir " +
                         (s.dir() / "run").string() + " --save " + (s.dir() / "no/such/dir/m.h5").string();
                }, {"directory", "no/such/dir does not exist"}});
   c.push_back({"batch_larger_than_data_with_drop_last", [](Scene& s) { return s.dist("--batch-size 1000 --drop-last"); },

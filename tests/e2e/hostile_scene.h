@@ -80,7 +80,7 @@ struct World {
     fs::path& dir = ck_[model];
     if (dir.empty()) {
       const fs::path d = root / ("ck-" + model);
-      const auto r = run_command("cd " + root.string() + " && " + kDist + " --data " + data().string() +
+      const auto r = run_command("cd " + root.string() + " && " + kDist + " --device cpu --data " + data().string() +
                                  " --model " + model + " --max-steps 2 --checkpoint-every 1 --threads 1 -q" +
                                  " --run-dir run-" + model + " --checkpoint-dir " + d.string() +
                                  " --save " + (root / ("model-" + model + ".h5")).string());
@@ -298,7 +298,7 @@ class Scene {
   std::string dist(const std::string& args, const fs::path& data = {}) {
     const fs::path d = data.empty() ? this->data() : data;
     guard(d);
-    return kDist + " --data " + d.string() + " --threads 1 --max-steps 3 --run-dir " + (dir_ / "run").string() +
+    return kDist + " --device cpu --data " + d.string() + " --threads 1 --max-steps 3 --run-dir " + (dir_ / "run").string() +
            " --save " + previous_model().string() + " " + args;
   }
   std::string prepare(const fs::path& idx, const std::string& args = "") {

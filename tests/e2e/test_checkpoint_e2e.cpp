@@ -49,7 +49,7 @@ class CheckpointE2E : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(root_); }
   // 40 steps over 3 epochs (17 + 17 + 6), two threads.
   static std::string common() {
-    return " --data " + (root_ / "h5").string() + " --epochs 3 --max-steps 40 --threads 2";
+    return " --device cpu --data " + (root_ / "h5").string() + " --epochs 3 --max-steps 40 --threads 2";
   }
   static std::string dir(const std::string& name) { return (root_ / name).string(); }
 
@@ -120,7 +120,7 @@ TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeComplet
 TEST_F(CheckpointE2E, ResumingOnAnotherWorldSizeContinuesTheTrajectory) {
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   const std::string ck1 = dir("ck_ws1"), ck2 = dir("ck_ws2");
-  const std::string first = kDist + " --data " + (root_ / "h5").string() + " --epochs 3 --threads 1";
+  const std::string first = kDist + " --device cpu --data " + (root_ / "h5").string() + " --epochs 3 --threads 1";
   ASSERT_EQ(run_command(first + " --max-steps 10 --checkpoint-dir " + ck1).exit_code, 0);
   fs::copy(ck1, ck2);
   const auto same = run_command(first + " --max-steps 30 --checkpoint-dir " + ck1 + " --resume auto");

@@ -21,7 +21,7 @@ TEST(FashionMnistE2E, OneEpochBeatsEightyPercentValidation) {
   const auto p = run_command(std::string(MNIST_PREPARE_BIN) + " --idx-dir " + src.string() +
                              " --out " + (dir / "h5").string());
   ASSERT_EQ(p.exit_code, 0) << p.output;
-  const auto r = run_command(std::string(MNIST_DIST_BIN) + " --data " + (dir / "h5").string() +
+  const auto r = run_command(std::string(MNIST_DIST_BIN) + " --device cpu --data " + (dir / "h5").string() +
                              " --epochs 1 --batch-size 64");
   fs::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;

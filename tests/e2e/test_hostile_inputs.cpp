@@ -71,7 +71,7 @@ TEST(HostileResume, AutoSkipsACheckpointWithDamagedMetadata) {
   break_signature(ck / "ckpt-0000000002.h5", "GCOL", 0);
   resign(ck / "ckpt-0000000002.h5");
   s.guard(ck / "ckpt-0000000002.h5");
-  const std::string cmd = kDist + " --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
+  const std::string cmd = kDist + " --device cpu --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
                           (s.dir() / "run").string() + " --checkpoint-dir " + ck.string() + " --resume auto";
   const Snapshot before = snapshot(s.guarded());
   const auto r = run_command("cd " + s.dir().string() + " && timeout -k 5 " + std::to_string(kHangSeconds) + " " + cmd);
@@ -84,7 +84,7 @@ TEST(HostileResume, AutoSkipsACheckpointWithDamagedMetadata) {
 // ---- SHA-256 sidecars of checkpoints: cases that are not errors -------------------------
 // Resumes from the checkpoints `ck` of scene `s` (3 steps, keeping 5 checkpoints); the output.
 mnist_dist::testing::CommandResult resume(Scene& s, const fs::path& ck, const std::string& from) {
-  const std::string cmd = kDist + " --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
+  const std::string cmd = kDist + " --device cpu --data " + s.data().string() + " --threads 1 --max-steps 3 --keep-checkpoints 5 --run-dir " +
                           (s.dir() / "run").string() + " --checkpoint-dir " + ck.string() + " --resume " + from;
   return run_command("cd " + s.dir().string() + " && timeout -k 5 " + std::to_string(kHangSeconds) + " " + cmd);
 }

@@ -29,7 +29,7 @@ class MpiE2E : public ::testing::Test {
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
   void SetUp() override { MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN); }
-  static std::string args() { return " --data " + (dir_ / "h5").string() + " --threads 1"; }
+  static std::string args() { return " --device cpu --data " + (dir_ / "h5").string() + " --threads 1"; }
   static fs::path dir_;
 };
 fs::path MpiE2E::dir_;
@@ -72,7 +72,7 @@ TEST_F(MpiE2E, APerturbedReplicaIsCaughtByTheHashCheck) {
 }
 
 TEST_F(MpiE2E, BadInputOnEveryRankIsAUserError) {
-  const auto r = run_command(kMpiexec + "2 " + kDist + " --data /nonexistent --threads 1");
+  const auto r = run_command(kMpiexec + "2 " + kDist + " --device cpu --data /nonexistent --threads 1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("/nonexistent"), std::string::npos) << r.output;
 }

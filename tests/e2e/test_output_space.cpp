@@ -90,7 +90,7 @@ class OutputSpace : public ::testing::Test {
     return *disk_;
   }
   std::string dist(const std::string& args) const {
-    return "cd " + root_.string() + " && timeout -k 5 300 " + kDist + " --data " + (root_ / "data").string() +
+    return "cd " + root_.string() + " && timeout -k 5 300 " + kDist + " --device cpu --data " + (root_ / "data").string() +
            " --threads 1 " + args;
   }
   // No temporary file anywhere under root.

@@ -39,7 +39,7 @@ fs::path TrainE2E::dir_;
 
 TEST_F(TrainE2E, SeedNetLearnsSyntheticDigits) {
   const std::string model = (dir_ / "model.h5").string();
-  const auto r = run_command(kDist + " --data " + data() + " --epochs 2 --threads 2 --save " + model);
+  const auto r = run_command(kDist + " --device cpu --data " + data() + " --epochs 2 --threads 2 --save " + model);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Epoch 1/2"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("val_accuracy"), std::string::npos) << r.output;
@@ -70,7 +70,7 @@ TEST_F(TrainE2E, SeedNetLearnsSyntheticDigits) {
 }
 
 TEST_F(TrainE2E, LeNet5LearnsAndMaxStepsStopsEarly) {
-  const auto r = run_command(kDist + " --data " + data() + " --model lenet5 --epochs 5 --max-steps 10 --threads 1");
+  const auto r = run_command(kDist + " --device cpu --data " + data() + " --model lenet5 --epochs 5 --max-steps 10 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("stopped after --max-steps 10"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Epoch 2/5"), std::string::npos) << "10 steps < one epoch of 17";
@@ -81,7 +81,7 @@ TEST_F(TrainE2E, LeNet5LearnsAndMaxStepsStopsEarly) {
 // compared bit for bit (read back through load_model, so HDF5 metadata plays no part), not only
 // the printed 4-decimal loss.
 TEST_F(TrainE2E, SameSeedSameWeights) {
-  const std::string cmd = kDist + " --data " + data() + " --max-steps 10 --threads 2 -q --save ";
+  const std::string cmd = kDist + " --device cpu --data " + data() + " --max-steps 10 --threads 2 -q --save ";
   const std::string pa = (dir_ / "same_a.h5").string(), pb = (dir_ / "same_b.h5").string();
   const auto a = run_command(cmd + pa), b = run_command(cmd + pb);
   ASSERT_EQ(a.exit_code, 0) << a.output;
@@ -116,7 +116,7 @@ TEST_F(TrainE2E, WithoutAnNvidiaDriverTheNoticeSaysSo) {
 
 // An evaluation batch larger than the data is one pass over it (was std::bad_alloc at 2e9).
 TEST_F(TrainE2E, AnEvaluationBatchLargerThanTheDataIsOnePass) {
-  const std::string cmd = kDist + " --data " + data() + " --max-steps 3 --threads 1 -q";
+  const std::string cmd = kDist + " --device cpu --data " + data() + " --max-steps 3 --threads 1 -q";
   const auto big = run_command(cmd + " --eval-batch-size 2000000000");
   ASSERT_EQ(big.exit_code, 0) << big.output;
   const auto exact = run_command(cmd + " --eval-batch-size 900");  // the validation split: 900
@@ -137,7 +137,7 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
       {"--data " + data() + " --save /nonexistent/dir/m.h5 --max-steps 1", "does not exist"},
   };
   for (const auto& c : cases) {
-    const auto r = run_command(kDist + " " + c.args);
+    const auto r = run_command(kDist + " --device cpu " + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
   }

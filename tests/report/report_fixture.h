@@ -46,7 +46,7 @@ inline std::string build_report_fixture(bool rebuild, ReportFixture* out) {
                                 " --out " + f.data() + " --shards 2");
   if (r.exit_code != 0) return "mnist_prepare failed: " + r.output;
   // stdout and stderr to the log (a file, not a terminal: plain lines).
-  const std::string cmd = std::string(MNIST_DIST_BIN) + " --data " + f.data() +
+  const std::string cmd = std::string(MNIST_DIST_BIN) + " --device cpu --data " + f.data() +
                           " --epochs 2 --threads 2 --log-every " + std::to_string(kFixtureLogEvery) +
                           " --save " + f.model() + " --run-dir " + f.run_dir() + " > " +
                           (f.root / "train.log").string() + " 2>&1";

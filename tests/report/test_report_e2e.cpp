@@ -259,7 +259,7 @@ TEST_F(ReportE2E, LiveProgressBarOnATerminal) {
 
 TEST_F(ReportE2E, QuietPrintsOnlyTheTestLinesAndPlotRedraws) {
   const std::string run = (tmp_ / "quiet_run").string();
-  const auto r = run_command("(MNIST_DIST_GNUPLOT= " + kDist + " --data " + fx_.data() +
+  const auto r = run_command("(MNIST_DIST_GNUPLOT= " + kDist + " --device cpu --data " + fx_.data() +
                              " --epochs 1 --max-steps 4 --threads 2 -q --run-dir " + run + " 2>/dev/null)");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::regex_match(r.output, std::regex("Test loss: [0-9.]+\nTest accuracy: [0-9.]+\n"))) << r.output;
