@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstdio>
 #include <memory>
 
 #include "comm/comm_mpi.h"
@@ -173,6 +174,13 @@ int main(int argc, char** argv) {
   }
   int failed = RUN_ALL_TESTS() != 0 ? 1 : 0, any = 0;
   MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (rank == 0 && size == 1)
+    std::printf("test_gpu_nccl: NOTE: one rank only. A 1-rank NCCL communicator's sum is the identity, "
+                "so these tests cannot detect a wrong reduction; they check the calls, streams and "
+                "pointer routing. Run with -DMD_GPU_NCCL_RANKS=N on a machine with N GPUs to check "
+                "the sums (the multi-rank GPU semantics on one GPU: test_gpu_e2e's host-staged test).\n");
   mnist_dist::test::world_ptr().reset();  // NCCL and MPI communicators before MPI_Finalize
   MPI_Finalize();
   return any;
