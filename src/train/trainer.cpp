@@ -255,7 +255,9 @@ struct Trainer::Impl {
       const bool last = static_cast<size_t>(run.steps) == run.last_step;
       const bool checkpoint = !cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
                               result.steps % cfg.checkpoint_every == 0 && !last;
-      if (backend == Backend::kCpu || checkpoint || last || run.steps % cfg.loss_read_every == 0)
+      const bool progress = cfg.progress_every > 0 && run.steps % cfg.progress_every == 0;
+      // The CPU's sums are on the host anyway: a live progress bar shows every step's.
+      if (checkpoint || last || run.steps % cfg.loss_read_every == 0 || (progress && backend == Backend::kCpu))
         collect_losses(run, result);
       if (hook) hook->after_step(comm.rank(), result.steps, model.arena());
       if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
@@ -266,7 +268,7 @@ struct Trainer::Impl {
         stop_by_signal(run, result);
         return false;
       }
-      if ((cfg.progress_every > 0 && run.steps % cfg.progress_every == 0) || last) report_progress(run, result);
+      if (progress || last) report_progress(run, result);
     }
     collect_losses(run, result);  // nothing left unless the data ended early
     run.data_wait_seconds = prefetch.wait_seconds();

@@ -36,9 +36,10 @@ struct TrainConfig {
   std::string grad_exchange = "auto";
   bool evaluate = true;           // validation each epoch, test at the end (rank 0)
   int progress_every = 20;        // steps between progress events (reduced over ranks)
-  // GPU: steps between read-backs of the device-side loss sums (--log-every), which is also the
-  // window in which a non-finite loss is caught (always before a checkpoint is written). The
-  // CPU reads its sums every step.
+  // Steps between read-backs of the loss sums (--log-every; on the GPU they live in device
+  // memory), which is also the window in which a non-finite loss is caught — always before a
+  // checkpoint is written, and named by its own step. Also read at every progress event on the
+  // CPU (a live bar) and at each checkpoint, stop and epoch end.
   int loss_read_every = 100;
   bool tf32 = true;               // GPU: TF32 tensor-core math for convolutions and GEMMs
   std::string save_path;          // --save: trained model as HDF5

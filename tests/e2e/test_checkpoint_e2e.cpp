@@ -261,6 +261,21 @@ TEST(Sidecar, AcceptsSha256sumLinesAndRefusesOthers) {
   fs::remove_all(dir);
 }
 
+// The loss sums are read once per --log-every steps (and before each checkpoint): the step named
+// is the first non-finite one, not the step of the read-back, and no checkpoint follows it.
+TEST_F(CheckpointE2E, NonFiniteLossIsCaughtWithinTheLossWindowNamingItsStep) {
+  const std::string ck = dir("ck_nan_window");
+  const auto r = run_command(kDist + common() + " --lr 1e30 --log-every 50 --checkpoint-dir " + ck +
+                             " --checkpoint-every 6");
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  const size_t at = r.output.find("non-finite loss at epoch 1, step ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const int step = std::stoi(r.output.substr(at + std::strlen("non-finite loss at epoch 1, step ")));
+  EXPECT_GE(step, 2) << r.output;
+  EXPECT_LT(step, 6) << "named the read-back's step, not the first non-finite one:\n" << r.output;
+  EXPECT_TRUE(mnist_dist::list_checkpoints(ck).empty()) << "a checkpoint after the first non-finite step";
+}
+
 TEST_F(CheckpointE2E, NonFiniteLossStopsWithTheStepAndNoCheckpointOfBadWeights) {
   const std::string ck = dir("ck_nan");
   const auto r = run_command(kDist + common() + " --lr 1e30 --checkpoint-dir " + ck + " --checkpoint-every 1");
