@@ -17,6 +17,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "model/model.h"
+#include "optim/lr_schedule.h"
 #include "report/cli_flags.h"
 #include "report/console.h"
 #include "report/run_recorder.h"
@@ -58,6 +59,33 @@ struct TrainFlags {
   int log_every = 100;
 };
 
+// The learning-rate schedule (optim/lr_schedule.h: PyTorch's semantics).
+void add_schedule_flags(CLI::App& app, LrScheduleConfig& s) {
+  app.add_option("--lr-schedule", s.kind,
+                 "LR over the global optimizer steps: constant, step (x gamma every --lr-step-size "
+                 "steps), exponential (x gamma per step), cosine (to --lr-min at the run's last step)")
+      ->check(CLI::IsMember(lr_schedule_names()))
+      ->capture_default_str();
+  app.add_option("--warmup-steps", s.warmup_steps,
+                 "Linear warm-up from lr/N to lr over the first N steps, then the schedule (0 = none)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--lr-step-size", s.step_size, "step schedule: steps between decays (0 = one epoch)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--lr-gamma", s.gamma,
+                 "step / exponential schedule: the decay factor (step: default 0.1; exponential: "
+                 "required, per step, e.g. 0.9995)")
+      ->check(kNonNegative);
+  app.add_option("--lr-min", s.min_lr, "cosine schedule: the final learning rate")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--scale-lr-with-batch", s.scale_reference_batch,
+                 "Linear scaling rule: lr x global batch / REF (0 = off)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+}
+
 // Data, model, optimizer and the devices.
 void add_training_flags(CLI::App& app, TrainFlags& f) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
@@ -79,7 +107,8 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--eval-batch-size", f.cfg.eval_batch_size, "Batch size of evaluation passes")
       ->check(kPositive)
       ->capture_default_str();
-  app.add_option("--lr", f.cfg.lr, "Adam learning rate")->check(kPositive)->capture_default_str();
+  app.add_option("--lr", f.cfg.lr, "Adam learning rate (the peak of a schedule)")->check(kPositive)->capture_default_str();
+  add_schedule_flags(app, f.cfg.lr_schedule);
   app.add_option("--seed", f.cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
       ->capture_default_str();
   app.add_option("--threads", f.cfg.threads,

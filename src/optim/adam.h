@@ -66,6 +66,8 @@ class Adam {
   void download_moments(float* m, float* v) const;
   void upload_moments(const float* m, const float* v);
   const AdamConfig& config() const { return cfg_; }
+  // The learning rate of the steps from now on (a schedule sets it before each step).
+  void set_lr(double lr) { cfg_.lr = static_cast<float>(lr); }
 
  private:
   AdamConfig cfg_;

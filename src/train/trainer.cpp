@@ -34,6 +34,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The optimizer steps a run takes from step 0 (the horizon of a cosine schedule).
+int64_t planned_steps(const TrainConfig& c, size_t steps_per_epoch) {
+  const int64_t all = static_cast<int64_t>(steps_per_epoch) * c.epochs;
+  return c.max_steps > 0 ? std::min(all, c.max_steps) : all;
+}
+
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -79,6 +85,8 @@ struct Trainer::Impl {
         stager(backend == Backend::kCpu ? nullptr
                                         : std::make_unique<BatchStager>(*cuda_ctx, plan.per_rank, model.input_shape().per_sample())),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
+        schedule(c.lr_schedule, c.lr, c.batch_size, static_cast<int64_t>(sampler.steps_per_epoch()),
+                 planned_steps(c, sampler.steps_per_epoch())),
         checkpoints(cfg, comm, log, model, adam, reader.size()) {
     reader.verify_checksums();  // each rank reads all of the train split over an epoch anyway
     ctx.backend = backend;
@@ -118,6 +126,7 @@ struct Trainer::Impl {
     }
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(b.global_n);
+    adam.set_lr(schedule.at(adam.steps()));
     loss->accumulate(ctx, logits, y, scale, dlogits.data(), static_cast<int64_t>(b.step));
     sync->begin_step();
     model.backward(ctx, dlogits.data(), [&](int layer) { sync->on_layer_done(layer); });
@@ -168,9 +177,9 @@ struct Trainer::Impl {
                                        : "cpu on every rank",
              ctx.threads, comm.name().c_str(),
              cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, plan.per_rank);
-    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam lr %g; %s",
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam %s; %s",
              cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local",
-             static_cast<double>(cfg.lr), sync->describe().c_str());
+             schedule.describe().c_str(), sync->describe().c_str());
   }
 
   RunInfo run_info() const {
@@ -309,7 +318,7 @@ struct Trainer::Impl {
     m.data_wait_seconds = run.data_wait_seconds;
     m.comm_seconds = sync->take_comm_seconds();
     m.compute_seconds = std::max(0.0, m.seconds - m.data_wait_seconds - m.comm_seconds);
-    m.lr = cfg.lr;
+    m.lr = adam.config().lr;
     m.steps = run.steps;
     EpochSums all = run.sums;
     comm.allreduce_sum(all.data(), EpochSums::kSize);
@@ -372,6 +381,7 @@ struct Trainer::Impl {
   Buffer<float> dlogits;
   std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
   data::EpochSampler sampler;
+  LrSchedule schedule;  // the LR of each global step
   Checkpointer checkpoints;
   std::unique_ptr<GradientSync> sync;
   SplitData val, test;

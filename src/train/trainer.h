@@ -10,6 +10,7 @@
 
 #include "comm/communicator.h"
 #include "core/context.h"
+#include "optim/lr_schedule.h"
 #include "train/evaluator.h"
 #include "train/logger.h"
 #include "train/observer.h"
@@ -25,6 +26,7 @@ struct TrainConfig {
   int batch_size = 128;           // global batch
   int eval_batch_size = 256;      // per forward pass during evaluation
   float lr = 1e-3f;
+  LrScheduleConfig lr_schedule;   // --lr-schedule & co. (constant by default)
   uint64_t seed = 1;              // initial weights and the per-epoch shuffles
   int threads = 0;                // 0: cores / local ranks
   bool sync_bn = true;            // --bn sync|local
@@ -59,7 +61,7 @@ struct EpochMetrics {
   double data_wait_seconds = 0.0; // step loop waiting for the prefetcher
   double comm_seconds = 0.0;      // waiting for the gradient all-reduce after backward
   double compute_seconds = 0.0;   // the rest of the epoch's training time
-  double lr = 0.0;
+  double lr = 0.0;                // of the epoch's last step
   int64_t steps = 0;
 };
 

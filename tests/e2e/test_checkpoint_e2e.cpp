@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,39 @@ TEST_P(KillAndResume, EqualsTheUninterruptedRunBitForBit) {
 
 // Mid-epoch, just after an epoch boundary (17), and in the last epoch.
 INSTANTIATE_TEST_SUITE_P(ThreePoints, KillAndResume, ::testing::Values(6, 18, 31));
+
+// A learning-rate schedule is a function of the global step: a run killed mid-warm-up-and-cosine
+// and resumed ends bit for bit where the uninterrupted scheduled run ends (and not where the
+// constant-LR run ends).
+TEST_F(CheckpointE2E, AScheduledRunKilledAndResumedEqualsTheUninterruptedOne) {
+  const std::string sched = " --lr-schedule cosine --warmup-steps 5 --lr-min 1e-5";
+  const std::string full = dir("sched_full.h5"), out = dir("sched_resumed.h5"), ck = dir("ck_sched");
+  const std::string run = dir("sched_run");
+  ASSERT_EQ(run_command(kDist + common() + sched + " --save " + full + " --run-dir " + run).exit_code, 0);
+  // metrics.jsonl: each epoch's "lr" is its last step's, from the closed form (PyTorch's
+  // values are checked step by step in test_lr_schedule).
+  std::ifstream metrics(run + "/metrics.jsonl");
+  std::vector<double> lrs;
+  for (std::string line; std::getline(metrics, line);)
+    if (line.find("\"kind\": \"epoch\"") != std::string::npos || line.find("\"kind\":\"epoch\"") != std::string::npos)
+      lrs.push_back(last_value(line.substr(line.find("\"lr\"")), "\"lr\":"));
+  ASSERT_EQ(lrs.size(), 3u);
+  const double pi = std::acos(-1.0);
+  for (const auto& [epoch, last_step] : std::vector<std::pair<int, int>>{{0, 17}, {1, 34}, {2, 40}}) {
+    const double t = last_step - 1 - 5;  // 0-based step after the warm-up
+    const double expect = 1e-5 + (1e-3 - 1e-5) * (1.0 + std::cos(pi * t / 35.0)) / 2.0;
+    EXPECT_NEAR(lrs[epoch], expect, 1e-5 * expect) << "epoch " << epoch + 1;
+  }
+  const auto killed = run_command("MNIST_DIST_TEST_KILL=0:14 " + kFaultyDist + common() + sched +
+                                  " --checkpoint-dir " + ck + " --checkpoint-every 4");
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;
+  const auto resumed = run_command(kDist + common() + sched + " --checkpoint-dir " + ck + " --resume auto --save " + out);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("cosine to 1e-05 over 35 steps after 5 linear warm-up steps"), std::string::npos)
+      << resumed.output;
+  EXPECT_TRUE(bitwise_equal(out, full));
+  EXPECT_FALSE(bitwise_equal(full, full_)) << "the schedule changed nothing";
+}
 
 TEST_F(CheckpointE2E, SigtermUnderMpirunCheckpointsAllRanksAgreeAndResumeCompletes) {
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
