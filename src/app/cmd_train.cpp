@@ -52,6 +52,8 @@ struct TrainFlags {
   std::string device = "auto";
   std::string gpu_comm = "auto";
   std::string tf32 = "on";
+  std::string optimizer = "adam";
+  double weight_decay = -1.0;  // not given
   std::string run_dir;
   std::string progress = "auto";
   std::string checkpoint_every = "epoch";
@@ -109,6 +111,13 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
       ->capture_default_str();
   app.add_option("--lr", f.cfg.lr, "Adam learning rate (the peak of a schedule)")->check(kPositive)->capture_default_str();
   add_schedule_flags(app, f.cfg.lr_schedule);
+  app.add_option("--optimizer", f.optimizer,
+                 "adam (Keras semantics) or adamw (decoupled weight decay, as torch.optim.AdamW)")
+      ->check(CLI::IsMember({"adam", "adamw"}))
+      ->capture_default_str();
+  app.add_option("--weight-decay", f.weight_decay,
+                 "adamw: the decoupled weight decay (default 0.01, as PyTorch's AdamW)")
+      ->check(kNonNegative);
   app.add_option("--seed", f.cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
       ->capture_default_str();
   app.add_option("--threads", f.cfg.threads,
@@ -191,6 +200,9 @@ void check_flags(TrainFlags& f) {
                                std::to_string(max_threads()) + " (0 = one per core, shared by the ranks of the node)");
   f.cfg.sync_bn = f.bn == "sync";
   f.cfg.tf32 = f.tf32 == "on";
+  if (f.optimizer == "adam" && f.weight_decay > 0.0)
+    throw CLI::ValidationError("--weight-decay is AdamW's decoupled decay: add --optimizer adamw (Adam here has no L2 term)");
+  f.cfg.weight_decay = f.optimizer == "adamw" ? static_cast<float>(f.weight_decay < 0.0 ? 0.01 : f.weight_decay) : 0.0f;
   f.cfg.loss_read_every = f.log_every;
   f.cfg.checkpoint_every = 0;
   if (f.checkpoint_every == "epoch") return;

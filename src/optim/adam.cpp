@@ -42,7 +42,10 @@ adam::Coeffs Adam::coeffs(int64_t t) const {
   const double b1t = std::pow(static_cast<double>(cfg_.beta1), static_cast<double>(t));
   const double b2t = std::pow(static_cast<double>(cfg_.beta2), static_cast<double>(t));
   const double lr_t = cfg_.lr * std::sqrt(1.0 - b2t) / (1.0 - b1t);
-  return adam::Coeffs{static_cast<float>(lr_t), cfg_.beta1, cfg_.beta2, cfg_.epsilon};
+  const float decay = cfg_.weight_decay > 0.0f
+                          ? static_cast<float>(1.0 - static_cast<double>(cfg_.lr) * cfg_.weight_decay)
+                          : 1.0f;
+  return adam::Coeffs{static_cast<float>(lr_t), cfg_.beta1, cfg_.beta2, cfg_.epsilon, decay};
 }
 
 void Adam::step(float* params, const float* grads) { step(params, grads, 0, m_.size()); }

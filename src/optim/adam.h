@@ -17,6 +17,7 @@ struct AdamConfig {
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float epsilon = 1e-7f;
+  float weight_decay = 0.0f;  // AdamW's decoupled decay (0: Adam)
 };
 
 class Adam {

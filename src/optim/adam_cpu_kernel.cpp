@@ -54,7 +54,8 @@ void update_avx512(float* params, float* m, float* v, const float* const* grads,
   const bool stream = stream_params && reinterpret_cast<uintptr_t>(params + begin) % 64 == 0;
   const __m512 b1 = _mm512_set1_ps(c.beta1), b1c = _mm512_set1_ps(1.0f - c.beta1);
   const __m512 b2 = _mm512_set1_ps(c.beta2), b2c = _mm512_set1_ps(1.0f - c.beta2);
-  const __m512 lr = _mm512_set1_ps(c.lr_t), eps = _mm512_set1_ps(c.eps);
+  const __m512 lr = _mm512_set1_ps(c.lr_t), eps = _mm512_set1_ps(c.eps), decay = _mm512_set1_ps(c.decay);
+  const bool decays = c.decay != 1.0f;
   for (long i = begin; i < end; i += 16) {
     const long left = end - i;
     const __mmask16 k = left >= 16 ? static_cast<__mmask16>(0xFFFF)
@@ -68,7 +69,9 @@ void update_avx512(float* params, float* m, float* v, const float* const* grads,
     const __m512 step = _mm512_div_ps(_mm512_mul_ps(lr, mi), _mm512_add_ps(_mm512_sqrt_ps(vi), eps));
     _mm512_mask_storeu_ps(m + i, k, mi);
     _mm512_mask_storeu_ps(v + i, k, vi);
-    const __m512 p = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, params + i), step);
+    __m512 p = _mm512_maskz_loadu_ps(k, params + i);
+    if (decays) p = _mm512_mul_ps(p, decay);
+    p = _mm512_sub_ps(p, step);
     if (stream && left >= 16)
       _mm512_stream_ps(params + i, p);
     else

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 
 #include "core/error.h"
 #include "cuda/batch_stager.h"
@@ -80,7 +81,7 @@ struct Trainer::Impl {
         plan(plan_model(cfg, comm, reader)),
         model(cfg.model, backend, plan.input, reader.num_classes(), plan.max_batch),
         loss(make_softmax_xent(backend)),
-        adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f}, model.arena().param_count(), backend),
+        adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f, c.weight_decay}, model.arena().param_count(), backend),
         dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
         stager(backend == Backend::kCpu ? nullptr
                                         : std::make_unique<BatchStager>(*cuda_ctx, plan.per_rank, model.input_shape().per_sample())),
@@ -177,9 +178,12 @@ struct Trainer::Impl {
                                        : "cpu on every rank",
              ctx.threads, comm.name().c_str(),
              cfg.data_dir.c_str(), reader.size(), val.n, test.n, cfg.batch_size, plan.per_rank);
-    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; Adam %s; %s",
+    char optimizer[64] = "Adam";
+    if (cfg.weight_decay > 0.0f)
+      std::snprintf(optimizer, sizeof optimizer, "AdamW (weight decay %g)", static_cast<double>(cfg.weight_decay));
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; %s %s; %s",
              cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local",
-             schedule.describe().c_str(), sync->describe().c_str());
+             optimizer, schedule.describe().c_str(), sync->describe().c_str());
   }
 
   RunInfo run_info() const {

@@ -77,6 +77,15 @@ TEST_F(TrainE2E, LeNet5LearnsAndMaxStepsStopsEarly) {
   EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
 }
 
+// AdamW: named in the start line, and it learns.
+TEST_F(TrainE2E, AdamWIsNamedAndLearns) {
+  const auto r = run_command(kDist + " --device cpu --data " + data() +
+                             " --optimizer adamw --weight-decay 0.05 --max-steps 10 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("AdamW (weight decay 0.05) lr 0.001"), std::string::npos) << r.output;
+  EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
+}
+
 // Two runs with the same seed save the same model: every parameter and BatchNorm statistic
 // compared bit for bit (read back through load_model, so HDF5 metadata plays no part), not only
 // the printed 4-decimal loss.
@@ -134,6 +143,11 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
       {"--data " + data() + " --model vgg", "--model"},
       {"--data " + data() + " --lr abc", "--lr"},
       {"--data " + data() + " --bn global", "--bn"},
+      {"--data " + data() + " --weight-decay 0.1", "add --optimizer adamw"},
+      {"--data " + data() + " --lr-schedule exponential --max-steps 1", "needs --lr-gamma"},
+      {"--data " + data() + " --lr-schedule cosine --warmup-steps 5 --max-steps 5", "leaves no steps"},
+      {"--data " + data() + " --tf32 maybe", "--tf32"},
+      {"--data " + data() + " --comm host-staged --max-steps 1", "--comm host-staged is for GPU ranks"},
       {"--data " + data() + " --save /nonexistent/dir/m.h5 --max-steps 1", "does not exist"},
   };
   for (const auto& c : cases) {
@@ -196,7 +210,11 @@ TEST(TrainHelp, DocumentsEveryFlag) {
   const auto r = run_command(kDist + " --help");
   ASSERT_EQ(r.exit_code, 0);
   for (const char* flag : {"--data", "--model", "--epochs", "--max-steps", "--batch-size", "--lr",
-                           "--seed", "--threads", "--save", "--bn"})
+                           "--seed", "--threads", "--save", "--bn", "--tf32 TEXT:{on,off}=on",
+                           "--comm TEXT:{auto,nccl,host-staged}=auto", "--lr-schedule TEXT:{constant,step,exponential,cosine}=constant",
+                           "--warmup-steps INT:NON-NEGATIVE=0", "--lr-step-size", "--lr-gamma", "--lr-min",
+                           "--scale-lr-with-batch INT:NON-NEGATIVE=0", "--optimizer TEXT:{adam,adamw}=adam",
+                           "--weight-decay"})
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
 }
 

@@ -161,10 +161,10 @@ TEST(AdamKeras, RangeAndSummedStepsEqualTheWholeStep) {
 // and ending off a 16-float boundary, gradients from tiny to large, moments growing over steps.
 // Streaming the parameter stores (the default) changes nothing: the same loop with
 // stream_params, from an aligned and from an unaligned begin.
-class AdamVectorLoop : public ::testing::TestWithParam<std::tuple<bool, size_t>> {};
+class AdamVectorLoop : public ::testing::TestWithParam<std::tuple<bool, size_t, float>> {};
 
 TEST_P(AdamVectorLoop, MatchesTheElementDefinition) {
-  const auto [stream, b] = GetParam();
+  const auto [stream, b, weight_decay] = GetParam();
   const size_t n = 3 * 4096 + 1234, e = n - 3;
   AlignedVector<float> p(n);
   std::vector<float> g(n), p_def(n), m_def(n, 0.0f), v_def(n, 0.0f);
@@ -172,7 +172,9 @@ TEST_P(AdamVectorLoop, MatchesTheElementDefinition) {
     g[i] = std::sin(0.11f * static_cast<float>(i)) * std::pow(10.0f, static_cast<float>(i % 9) - 5.0f);
     p[i] = p_def[i] = std::cos(0.07f * static_cast<float>(i));
   }
-  Adam adam(AdamConfig{}, n);
+  AdamConfig cfg;
+  cfg.weight_decay = weight_decay;
+  Adam adam(cfg, n);
   adam.set_stream_params(stream);
   for (int step = 1; step <= 4; ++step) {
     adam.step(p.data(), g.data(), b, e);
@@ -187,7 +189,36 @@ TEST_P(AdamVectorLoop, MatchesTheElementDefinition) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AdamKeras, AdamVectorLoop,
-                         ::testing::Combine(::testing::Bool(), ::testing::Values(size_t{5}, size_t{16})));
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(size_t{5}, size_t{16}),
+                                            ::testing::Values(0.0f, 0.05f)));
+
+// AdamW against torch.optim.AdamW (float32), five steps with a different LR each (a schedule):
+// decoupled decay θ·(1 − lr·wd) before the Adam step. ε is tiny in both, so that PyTorch's ε
+// placement (on √v̂) and Keras' (on √v) agree to float rounding.
+#include "adamw_golden.inc"
+
+TEST(AdamW, FiveStepsMatchPyTorchAdamW) {
+  AdamConfig cfg;
+  cfg.epsilon = 1e-10f;
+  cfg.weight_decay = static_cast<float>(kAdamWDecay);
+  Adam adam(cfg, kAdamWN);
+  std::vector<float> p(kAdamWP0, kAdamWP0 + kAdamWN);
+  for (int s = 0; s < kAdamWSteps; ++s) {
+    adam.set_lr(kAdamWLr[s]);
+    adam.step(p.data(), kAdamWGrad[s]);
+    for (int i = 0; i < kAdamWN; ++i) EXPECT_NEAR(p[i], kAdamWAfter[s][i], 2e-6) << "step " << s + 1 << " index " << i;
+  }
+}
+
+TEST(AdamW, NoWeightDecayIsPlainAdamBitForBit) {
+  AdamConfig with_zero;
+  with_zero.weight_decay = 0.0f;
+  EXPECT_EQ(Adam(with_zero, 1).coeffs(3).decay, 1.0f);
+  AdamConfig decayed;
+  decayed.lr = 0.01f;
+  decayed.weight_decay = 0.1f;
+  EXPECT_FLOAT_EQ(Adam(decayed, 1).coeffs(1).decay, 0.999f);
+}
 
 }  // namespace
 }  // namespace mnist_dist
