@@ -161,6 +161,19 @@ void add_run_flags(CLI::App& app, TrainFlags& f) {
       ->check(kPositive)
       ->capture_default_str();
   app.add_option("--save", f.cfg.save_path, "Write the trained model to this HDF5 file");
+  app.add_option("--early-stopping", f.cfg.early_stopping.patience,
+                 "Stop after this many epochs without improvement of --monitor, and test (and --save) "
+                 "the best epoch's weights, as Keras' EarlyStopping(restore_best_weights=True) (0 = off)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--monitor", f.cfg.early_stopping.monitor, "The validation metric of --early-stopping and --save-best")
+      ->check(CLI::IsMember({"val_loss", "val_accuracy"}))
+      ->capture_default_str();
+  app.add_option("--min-delta", f.cfg.early_stopping.min_delta, "The least change of --monitor that counts as an improvement")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--save-best", f.cfg.save_best_path,
+                 "Write the model of the best epoch so far (by --monitor) to this HDF5 file after each new best");
   app.add_option("--run-dir", f.run_dir,
                  "Write config.json, metrics.jsonl/.csv, test_report.json and the pictures here "
                  "(default: runs/<date>-<time>)");

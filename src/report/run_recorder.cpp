@@ -232,7 +232,8 @@ void RunRecorder::on_test(const EvalResult& r, const std::vector<int32_t>& predi
           {"epoch", num(int64_t{last_epoch_})},
           {"global_step", num(global_step_)},
           {"loss", num(r.loss)},
-          {"accuracy", num(r.accuracy)}},
+          {"accuracy", num(r.accuracy)},
+          {"weights_epoch", num(int64_t{r.weights_epoch > 0 ? r.weights_epoch : last_epoch_})}},
          global_step_ + 1);  // after every training record
   const TestReport report = make_test_report(r, predictions, test.labels, classes_);
   write_file_atomic(dir_ + "/test_report.json", test_report_text(report));

@@ -60,6 +60,7 @@ nlohmann::ordered_json to_json(const TestReport& r) {
   j["count"] = r.eval.count;
   j["accuracy"] = r.eval.accuracy;
   j["loss"] = r.eval.loss;
+  if (r.eval.weights_epoch > 0) j["weights_epoch"] = r.eval.weights_epoch;  // early stopping's best
   j["mistakes"] = r.mistakes;
   nlohmann::ordered_json per = nlohmann::ordered_json::array();
   for (size_t c = 0; c < r.classes.size(); ++c) {

@@ -15,6 +15,7 @@ struct EvalResult {
   double loss = 0.0;      // mean cross-entropy
   double accuracy = 0.0;  // fraction correct
   int64_t count = 0;
+  int weights_epoch = 0;  // the epoch whose weights were evaluated (early stopping's best); 0: the last
 };
 
 // A split in memory: pixels as float in [0, 1] (n, 1, rows, cols) and labels.

@@ -86,6 +86,7 @@ struct Trainer::Impl {
         stager(backend == Backend::kCpu ? nullptr
                                         : std::make_unique<BatchStager>(*cuda_ctx, plan.per_rank, model.input_shape().per_sample())),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
+        stopper(c.early_stopping),
         schedule(c.lr_schedule, c.lr, c.batch_size, static_cast<int64_t>(sampler.steps_per_epoch()),
                  planned_steps(c, sampler.steps_per_epoch())),
         checkpoints(cfg, comm, log, model, adam, reader.size()) {
@@ -99,6 +100,7 @@ struct Trainer::Impl {
     // Every output this run will write, checked before any work (rank 0 writes them all).
     if (comm.rank() == 0) {
       check_output_file("--save", cfg.save_path, model_file_bytes(model), "model.h5");
+      check_output_file("--save-best", cfg.save_best_path, model_file_bytes(model), "best.h5");
       check_output_dir("--checkpoint-dir", cfg.checkpoint_dir, checkpoint_file_bytes(model, adam));
     }
     model.init(cfg.seed);
@@ -235,6 +237,7 @@ struct Trainer::Impl {
       run.begin = epoch == first_epoch ? first_step : 0;
       if (!run_epoch(run, watchdog, result)) return result;  // stopped by a signal
       end_epoch(run, watchdog, result);
+      stop = result.stopped_early;
       if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) {
         stop = true;
         log.info("mnist_dist: stopped after --max-steps %lld optimizer steps", static_cast<long long>(cfg.max_steps));
@@ -341,9 +344,10 @@ struct Trainer::Impl {
       watchdog.beat("validation");
     }
     result.epochs.push_back(m);
+    result.stopped_early = track_best(m);
     const bool epoch_done = static_cast<size_t>(run.steps) == sampler.steps_per_epoch();
-    const bool last_iteration =
-        run.epoch + 1 == cfg.epochs || (cfg.max_steps > 0 && result.steps >= cfg.max_steps);
+    const bool last_iteration = run.epoch + 1 == cfg.epochs || result.stopped_early ||
+                                (cfg.max_steps > 0 && result.steps >= cfg.max_steps);
     if (!cfg.checkpoint_dir.empty() &&
         ((cfg.checkpoint_every == 0 && epoch_done) ||
          (cfg.checkpoint_every > 0 && result.steps % cfg.checkpoint_every == 0) || last_iteration)) {
@@ -352,14 +356,41 @@ struct Trainer::Impl {
                                           : checkpoints.write(*sync, {run.epoch, run.steps}, run.sums);
     }
     notify([&](TrainObserver& o) { o.on_epoch_end(m); });
+    if (result.stopped_early)
+      log.info("mnist_dist: early stopping: %s did not improve for %d epoch(s); the best was epoch %d (%.4f)",
+               stopper.monitor().c_str(), cfg.early_stopping.patience, stopper.best_epoch(), stopper.best());
+  }
+
+  // Early stopping and --save-best: the epoch's validation scores (rank 0's, shared, so every
+  // rank decides alike) against the best so far; rank 0 keeps the best weights and writes
+  // --save-best. True: stop now.
+  bool track_best(const EpochMetrics& m) {
+    if (!cfg.evaluate || (!stopper.enabled() && cfg.save_best_path.empty())) return false;
+    if (stopper.observe(m.epoch, m.val_loss, m.val_accuracy) && comm.rank() == 0) {
+      if (stopper.enabled()) best.keep(model.arena());
+      if (!cfg.save_best_path.empty()) {
+        model.arena().sync_to_host();
+        save_model(model, cfg.save_best_path);
+        log.info("mnist_dist: best model so far (epoch %d, %s %.4f) written to %s", m.epoch,
+                 stopper.monitor().c_str(), stopper.best(), cfg.save_best_path.c_str());
+      }
+    }
+    return stopper.should_stop();
   }
 
   // Rank 0 evaluates the test split and writes --save; every rank receives the scores.
   void test_and_save(TrainResult& result) {
     Scores t;
+    const int weights_epoch = stopper.enabled() ? stopper.best_epoch() : 0;
     if (comm.rank() == 0) {
+      if (!best.empty()) {  // Keras' restore_best_weights, for the test and --save
+        best.restore(model.arena());
+        log.info("mnist_dist: restored the weights of epoch %d (best %s %.4f) for the test and --save",
+                 weights_epoch, stopper.monitor().c_str(), stopper.best());
+      }
       std::vector<int32_t> predictions;
       result.test = evaluate(ctx, model, *loss, test, &predictions);
+      result.test.weights_epoch = weights_epoch;
       notify([&](TrainObserver& o) { o.on_test(result.test, predictions, test); });
       t = Scores{result.test.loss, result.test.accuracy, static_cast<double>(result.test.count)};
       if (!cfg.save_path.empty()) {
@@ -369,7 +400,7 @@ struct Trainer::Impl {
       }
     }
     t = share(t);
-    result.test = EvalResult{t.loss, t.accuracy, static_cast<int64_t>(t.count)};
+    result.test = EvalResult{t.loss, t.accuracy, static_cast<int64_t>(t.count), weights_epoch};
   }
 
   TrainConfig cfg;
@@ -385,6 +416,8 @@ struct Trainer::Impl {
   Buffer<float> dlogits;
   std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
   data::EpochSampler sampler;
+  EarlyStopping stopper;  // also tracks the best epoch for --save-best
+  BestWeights best;       // rank 0, with --early-stopping: the best epoch's weights
   LrSchedule schedule;  // the LR of each global step
   Checkpointer checkpoints;
   std::unique_ptr<GradientSync> sync;

@@ -11,6 +11,7 @@
 #include "comm/communicator.h"
 #include "core/context.h"
 #include "optim/lr_schedule.h"
+#include "train/early_stopping.h"
 #include "train/evaluator.h"
 #include "train/logger.h"
 #include "train/observer.h"
@@ -46,6 +47,8 @@ struct TrainConfig {
   int loss_read_every = 100;
   bool tf32 = true;               // GPU: TF32 tensor-core math for convolutions and GEMMs
   std::string save_path;          // --save: trained model as HDF5
+  EarlyStoppingConfig early_stopping;  // --early-stopping, --monitor, --min-delta
+  std::string save_best_path;     // --save-best: the best epoch's model, written as training goes
   std::string checkpoint_dir;     // --checkpoint-dir: where checkpoints go (empty: none)
   int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: at each epoch end
   int keep_checkpoints = 3;       // newest K kept
@@ -71,6 +74,7 @@ struct TrainResult {
   EvalResult test;
   int64_t steps = 0;
   bool preempted = false;         // stopped by SIGTERM/SIGUSR1 after writing a checkpoint
+  bool stopped_early = false;     // --early-stopping ended the run
   std::string last_checkpoint;    // path of the newest checkpoint written (rank 0)
 };
 

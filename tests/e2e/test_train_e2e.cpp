@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "core/context.h"
@@ -84,6 +86,33 @@ TEST_F(TrainE2E, AdamWIsNamedAndLearns) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("AdamW (weight decay 0.05) lr 0.001"), std::string::npos) << r.output;
   EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
+}
+
+// Early stopping with a min-delta no epoch can beat: epoch 1 stays the best, the run stops after
+// patience 2 more epochs, and the test and --save use epoch 1's weights — the very weights
+// --save-best wrote after epoch 1 — and the test report says so.
+TEST_F(TrainE2E, EarlyStoppingRestoresTheBestEpochForTheTestAndSave) {
+  const fs::path dir = fs::temp_directory_path() / ("md_early_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string last = (dir / "last.h5").string(), best = (dir / "best.h5").string();
+  const auto r = run_command(kDist + " --device cpu --data " + data() + " --epochs 10 --threads 1 --early-stopping 2 " +
+                             "--min-delta 100 --save " + last + " --save-best " + best + " --run-dir " + (dir / "run").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("early stopping: val_loss did not improve for 2 epoch(s); the best was epoch 1"),
+            std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 4/10"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("restored the weights of epoch 1"), std::string::npos) << r.output;
+  mnist_dist::Model ml("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+  mnist_dist::Model mb("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
+  mnist_dist::load_model(ml, last);
+  mnist_dist::load_model(mb, best);
+  EXPECT_EQ(std::memcmp(ml.arena().params(), mb.arena().params(), ml.arena().param_count() * sizeof(float)), 0)
+      << "--save holds other weights than --save-best's epoch 1";
+  EXPECT_EQ(std::memcmp(ml.arena().state(), mb.arena().state(), ml.arena().state_count() * sizeof(float)), 0);
+  std::ifstream report(dir / "run" / "test_report.json");
+  const std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"weights_epoch\": 1"), std::string::npos) << text;
+  fs::remove_all(dir);
 }
 
 // Two runs with the same seed save the same model: every parameter and BatchNorm statistic
