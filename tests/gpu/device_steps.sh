@@ -4,7 +4,8 @@
 # by the caller); output goes to the step's log; non-zero return = the step failed.
 # shellcheck shell=bash
 
-TARGETS=(mnist_dist mnist_prepare test_gpu test_gpu_staging test_gpu_nccl bench_gpu_epoch)
+# The targets the check runs (a string: arrays do not reach the child bash of `step`).
+export MD_TARGETS="mnist_dist mnist_prepare test_gpu test_gpu_staging test_gpu_nccl bench_gpu_epoch"
 export BENCH_EPOCHS TORCH_PYTHON="${TORCH_PYTHON:-}"
 
 # Open MPI as root, in a VM without ptrace rights for CMA, oversubscribed (env_on_device.sh sets
@@ -16,14 +17,15 @@ export_mpi_defaults() {
 
 # Only the targets the check runs; ninja -k 0 goes on past a broken file, so whatever built runs.
 build_targets() {
-  local ok=0
-  cmake --build "$BUILD_DIR" -j "$JOBS" --target "${TARGETS[@]}" -- -k 0 || ok=$?
+  local ok=0 targets
+  read -r -a targets <<<"$MD_TARGETS"
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]}" -- -k 0 || ok=$?
   echo "built: $(built_list)"
   return "$ok"
 }
 built_list() {
   local t f out=()
-  for t in "${TARGETS[@]}"; do
+  for t in $MD_TARGETS; do
     f=$(bin_path "$t")
     if [[ -x $f ]]; then out+=("$t"); else out+=("$t(MISSING)"); fi
   done

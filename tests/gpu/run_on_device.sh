@@ -65,6 +65,7 @@ else MIN_VAL_ACC=${MIN_VAL_ACC:-0.80} CMP_STEPS=${CMP_STEPS:-100}; fi
 T0=$SECONDS
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+rm -f "$OUT/facts.txt" "$OUT/bench_table.md" "$OUT/results.tar.gz"  # a previous run's
 WORK=${DEVICE_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/md-device.XXXXXX")}
 LOGS=$WORK/logs RUNS=$WORK/runs XML=$WORK/xml
 mkdir -p "$LOGS" "$RUNS" "$XML"
@@ -150,7 +151,7 @@ if phase build; then
     else _record env FAILED "$(tail -n 1 "$LOGS/env.log")"; fi
     need configure env && step configure 150 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja "${CMAKE_ARGS[@]}" || true
     need build configure && step build 300 build_targets || true
-    step linkage 30 linkage_facts || true
+    have_bin mnist_dist linkage && step linkage 30 linkage_facts || true
   fi
   note "built: $(built_list)"
   pack_results
