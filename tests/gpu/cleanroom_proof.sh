@@ -55,8 +55,9 @@ echo 'message("${CMAKE_ROOT}")' >"$TOOLS/root.cmake"
 ln -sfn "$(cmake -P "$TOOLS/root.cmake" 2>&1)" "$TOOLS/share/"  # the modules, found beside the binary
 cp -L "$(ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64/ {print $NF; exit}')" "$TOOLS/lib/libcurl.so.4"
 for t in cmake ctest; do
-  cp "$(command -v "$t")" "$TOOLS/bin/$t"
-  patchelf --set-rpath "$TOOLS/lib" "$TOOLS/bin/$t"
+  cp "$(command -v "$t")" "$TOOLS/bin/$t.new"
+  patchelf --set-rpath "$TOOLS/lib" "$TOOLS/bin/$t.new"
+  mv -f "$TOOLS/bin/$t.new" "$TOOLS/bin/$t"  # a rename: fine while an old copy still runs
 done
 "$TOOLS/bin/cmake" --version | head -n 1
 

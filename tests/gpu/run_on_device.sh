@@ -119,6 +119,13 @@ gpu_step() {
   skip "$1" "no GPU$( ((DRY)) && echo ' (dry run)')"
   return 1
 }
+# gpu_bin_step NAME CAP BINARY CMD...: a step that needs the GPU and BINARY (relative to the build).
+gpu_bin_step() {
+  local name=$1 cap=$2 bin=$3
+  shift 3
+  if ((HAVE_GPU)); then have_bin "$bin" "$name" && step "$name" "$cap" "$@"; return; fi
+  gpu_step "$name" "$cap" "$@"
+}
 
 say "mnist_dist device check: $( ((DRY)) && echo 'dry run' || echo full) on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC')," \
   "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); deadline ${DEADLINE_S}s, step cap ${STEP_CAP_S}s"
@@ -160,9 +167,9 @@ fi
 # ---- 3. the GPU tests ---------------------------------------------------------------------------------
 if phase gpu-tests; then
   for t in test_gpu test_gpu_staging; do
-    have_bin "tests/gpu/$t" "gpu-$t" && gpu_step "gpu-$t" 120 gpu_test "$t" || true
+    gpu_bin_step "gpu-$t" 120 "tests/gpu/$t" gpu_test "$t" || true
   done
-  have_bin tests/gpu/test_gpu_nccl gpu-test_gpu_nccl && gpu_step gpu-test_gpu_nccl 90 gpu_test_nccl || true
+  gpu_bin_step gpu-test_gpu_nccl 90 tests/gpu/test_gpu_nccl gpu_test_nccl || true
   pack_results
 fi
 
@@ -209,7 +216,7 @@ fi
 # ---- 5. the benchmark: engine, PyTorch, trainer on the same GPU -----------------------------------
 if phase bench; then
   for b in $BENCH_BATCHES; do
-    have_bin tests/gpu/bench_gpu_epoch "bench-ours-b$b" && gpu_step "bench-ours-b$b" 60 bench_ours "$b" || true
+    gpu_bin_step "bench-ours-b$b" 60 tests/gpu/bench_gpu_epoch bench_ours "$b" || true
     gpu_step "bench-torch-b$b" 90 bench_torch "$b" || true
     gpu_step "trainer-b$b" 60 trainer_run "$b" || true
   done
@@ -219,9 +226,9 @@ if phase bench; then
 fi
 
 # ---- 6. compute-sanitizer over the GPU layer tests --------------------------------------------------
-if phase sanitizer && have_bin tests/gpu/test_gpu sanitizer; then
-  gpu_step memcheck 120 sanitize memcheck 'Gpu*:-GpuModel.*' || true
-  gpu_step racecheck 90 sanitize racecheck 'GpuBatchNorm.*:GpuSoftmaxXent.*' || true
+if phase sanitizer; then
+  gpu_bin_step memcheck 120 tests/gpu/test_gpu sanitize memcheck 'Gpu*:-GpuModel.*' || true
+  gpu_bin_step racecheck 90 tests/gpu/test_gpu sanitize racecheck 'GpuBatchNorm.*:GpuSoftmaxXent.*' || true
 fi
 
 # ---- 7. CPU unit tests, only with time left (never in a dry run: ctest runs that) -------------------
