@@ -27,8 +27,10 @@
 #   DEVICE_MIN_STEP_S (5), DEVICE_PHASES ("facts build gpu-tests data train compare mpi bench
 #   sanitizer cpu-tests"), JOBS (nproc), BENCH_BATCHES ("128 2048"), BENCH_EPOCHS (3),
 #   MIN_VAL_ACC (0.80; dry 0.5), LOSS_TOL (1e-3), CMP_STEPS (steps of TF32 off vs CPU: 100; dry 30),
-#   DRY_TRAIN / DRY_TEST (the dry run's subset: 3000 / 1000), TORCH_PYTHON, DEVICE_WORK (a new temporary
-#   folder), DEVICE_SELFTEST (hang | fail: a step for the tests of this script).
+#   DRY_TRAIN / DRY_TEST (the dry run's subset: 3000 / 1000), CPU_TESTS_MIN_S (120: the time left that
+#   the CPU unit tests need to start), CPU_TESTS_CAP_S (400: their cap, build included),
+#   TORCH_PYTHON, DEVICE_WORK (a new temporary folder), DEVICE_SELFTEST (hang | fail: a step for
+#   the tests of this script).
 # shellcheck disable=SC2015  # "A && step B || true": the || true only keeps set -e from ending the run
 set -euo pipefail
 
@@ -97,7 +99,7 @@ finish() {
   [[ -n $CURRENT ]] && _record "$CURRENT" KILLED "by $ENDED_BY"
   say "ended: $ENDED_BY"
   verdict || vrc=1
-  [[ -f $OUT/bench_table.md ]] && cat "$OUT/bench_table.md" >>"$SUMMARY"
+  [[ -f $OUT/bench_table.md ]] && tee -a "$SUMMARY" <"$OUT/bench_table.md"  # the table last
   pack_results
   echo "run_on_device: summary in $SUMMARY, the rest in $OUT/results.tar.gz"
   if [[ $ENDED_BY != completed ]]; then exit $((rc == 0 ? 1 : rc)); fi
@@ -235,6 +237,6 @@ fi
 if phase cpu-tests; then
   if ((DRY)); then skip cpu-tests "dry run (ctest is running this script)"
   elif (($(left_s) - RESERVE_S < ${CPU_TESTS_MIN_S:-120})); then skip cpu-tests "under ${CPU_TESTS_MIN_S:-120}s left"
-  else step cpu-tests 400 cpu_unit_tests || true
+  else step cpu-tests "${CPU_TESTS_CAP_S:-400}" cpu_unit_tests || true
   fi
 fi
