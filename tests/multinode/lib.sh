@@ -5,6 +5,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CLUSTER="$REPO/cluster/netns_cluster.sh"
 MNIST_DIST="${MNIST_DIST:-$REPO/build/mnist_dist}"
 MNIST_PREPARE="${MNIST_PREPARE:-$REPO/build/mnist_prepare}"
+[[ ! -e "$MNIST_DIST" ]] || MNIST_DIST="$(readlink -f "$MNIST_DIST")"
+[[ ! -e "$MNIST_PREPARE" ]] || MNIST_PREPARE="$(readlink -f "$MNIST_PREPARE")"
+export MNIST_DIST MNIST_PREPARE
 # Each test its own cluster name and subnet, so that two tests never share hosts.
 export NETNS_CLUSTER_NAME="${NETNS_CLUSTER_NAME:-mdt}"
 export NETNS_CLUSTER_SUBNET="${NETNS_CLUSTER_SUBNET:-10.77.9}"
