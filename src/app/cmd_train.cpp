@@ -12,6 +12,7 @@
 
 #include "app/commands.h"
 #include "app/device_setup.h"
+#include "app/launch_gate.h"
 #include "app/threads.h"
 #include "comm/communicator.h"
 #include "core/cli.h"
@@ -165,6 +166,8 @@ int train_with_flags(TrainFlags& f, const CLI::App& app, int argc, char** argv, 
   Communicator& comm = *dev.comm;
   set_threads(f.cfg.threads > 0 ? f.cfg.threads : default_threads(comm.local_size()));
   Logger log(comm.rank(), f.quiet);
+  // Before the first collective: the launcher's world size, and one build, settings and data.
+  if (const int refused = run_launch_gate(comm, f.cfg, f.device)) return refused;
   if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
   // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so every
   // rank takes rank 0's choice.
