@@ -201,7 +201,8 @@ int run_train(int argc, char** argv, StepHook* hook) {
       "  3 stopped by SIGTERM/SIGUSR1 (checkpoint written when --checkpoint-dir is set),\n"
       "  4 training diverged (non-finite loss; no checkpoint of those weights),\n"
       "  5 no space left to write a checkpoint, the model or the run directory (the partial file\n"
-      "    removed, earlier checkpoints intact).");
+      "    removed, earlier checkpoints intact),\n"
+      "  6 no progress for --timeout seconds (a rank or node was lost, or the job hangs).");
   if (auto code = parse_command_line(app, argc, argv, [&] { check_flags(f); })) return *code;
   install_stop_signal_handlers();
   return run_reporting_errors("mnist_dist", [&] { return train_with_flags(f, app, argc, argv, hook); });
