@@ -12,6 +12,7 @@
 
 #include "app/commands.h"
 #include "app/device_setup.h"
+#include "app/launch_gate.h"
 #include "app/threads.h"
 #include "comm/communicator.h"
 #include "core/cli.h"
@@ -235,6 +236,8 @@ int train_with_flags(TrainFlags& f, const CLI::App& app, int argc, char** argv, 
   Communicator& comm = *dev.comm;
   set_threads(f.cfg.threads > 0 ? f.cfg.threads : default_threads(comm.local_size()));
   Logger log(comm.rank(), f.quiet);
+  // Before the first collective: the launcher's world size, and one build, settings and data.
+  if (const int refused = run_launch_gate(comm, f.cfg, f.device)) return refused;
   if (!dev.notice.empty()) log.notice("%s", dev.notice.c_str());
   // Rank 0's stdout decides bar or lines; the progress interval drives a collective, so every
   // rank takes rank 0's choice.
@@ -268,7 +271,8 @@ int run_train(int argc, char** argv, StepHook* hook) {
       "  3 stopped by SIGTERM/SIGUSR1 (checkpoint written when --checkpoint-dir is set),\n"
       "  4 training diverged (non-finite loss; no checkpoint of those weights),\n"
       "  5 no space left to write a checkpoint, the model or the run directory (the partial file\n"
-      "    removed, earlier checkpoints intact).");
+      "    removed, earlier checkpoints intact),\n"
+      "  6 no progress for --timeout seconds (a rank or node was lost, or the job hangs).");
   if (auto code = parse_command_line(app, argc, argv, [&] { check_flags(f); })) return *code;
   install_stop_signal_handlers();
   return run_reporting_errors("mnist_dist", [&] { return train_with_flags(f, app, argc, argv, hook); });

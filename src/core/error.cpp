@@ -50,11 +50,13 @@ int run_reporting_errors(const std::string& prog, const std::function<int()>& bo
   }
 }
 
-void fatal(const std::string& what, const char* file, int line) {
+void fatal(const std::string& what, const char* file, int line) { fatal(what, kExitInternal, file, line); }
+
+void fatal(const std::string& what, int exit_code, const char* file, int line) {
   std::fprintf(stderr, "[rank %d/%s] fatal: %s (%s:%d)\n", g_rank, host_name().c_str(), what.c_str(), file, line);
   std::fflush(stderr);
-  if (g_abort != nullptr) g_abort(kExitInternal);
-  std::_Exit(kExitInternal);
+  if (g_abort != nullptr) g_abort(exit_code);
+  std::_Exit(exit_code);
 }
 
 }  // namespace mnist_dist

@@ -35,6 +35,8 @@ inline constexpr int kExitInternal = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitDiverged = 4;
 inline constexpr int kExitNoSpace = 5;
+// The watchdog (--timeout): no progress for that long, a peer rank or node was lost or the job hangs.
+inline constexpr int kExitNoProgress = 6;
 
 // The exit code of an error: UserError kExitUsage, NoSpaceError kExitNoSpace, TrainingDiverged
 // kExitDiverged, anything else kExitInternal.
@@ -49,6 +51,8 @@ int run_reporting_errors(const std::string& prog, const std::function<int()>& bo
 // Prints "[rank r/host] fatal: <what> (file:line)" to stderr and ends the whole job.
 // When a communicator with an abort hook is installed (MPI), it is used; otherwise exit(1).
 [[noreturn]] void fatal(const std::string& what, const char* file, int line);
+// The same with another exit code than kExitInternal (the watchdog's kExitNoProgress).
+[[noreturn]] void fatal(const std::string& what, int exit_code, const char* file, int line);
 
 // Installs the job-wide abort hook (e.g. MPI_Abort), the rank shown in fatal messages and the
 // job's number of ranks.

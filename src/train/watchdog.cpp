@@ -45,7 +45,7 @@ void Watchdog::run() {
                     "no progress for %.0f s (last: %s): a peer rank died or the job hangs; "
                     "ending the job (--timeout)",
                     idle, where_.load());
-      fatal(msg, __FILE__, __LINE__);
+      fatal(msg, kExitNoProgress, __FILE__, __LINE__);
     }
   }
 }

@@ -1,7 +1,7 @@
 // Watchdog against hangs: if the step loop makes no progress for `timeout` seconds (a peer
 // rank died without the launcher noticing, a collective that never completes), it prints
-// which rank and where it was, then ends the job through the fatal path. Heartbeats are
-// cheap (one atomic store).
+// which rank and where it was, then ends the job through the fatal path with exit code
+// kExitNoProgress (6). Heartbeats are cheap (one atomic store).
 #pragma once
 
 #include <atomic>

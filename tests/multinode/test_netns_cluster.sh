@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# test_netns_cluster.sh: cluster/netns_cluster.sh itself. up 3 makes three hosts with their own
+# address and hostname, /etc/hosts resolves them, an MPI job over TCP spans them (3 distinct
+# hostnames, all-reduce sum 6), `kill HOST` ends that host's processes only, bad input is exit 2
+# with nothing made, a failing up undoes itself, and down leaves the machine as it found it
+# (/etc/hosts byte-identical, no namespace, link or state left).
+# Usage: tests/multinode/test_netns_cluster.sh   (root; env MPI_HELLO=path of mpi_hello)
+# Exit 0 pass, 1 fail, 77 skip.
+set -euo pipefail
+PROG=test_netns_cluster.sh
+export NETNS_CLUSTER_NAME=mdth NETNS_CLUSTER_SUBNET=10.77.11
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+MPI_HELLO="${MPI_HELLO:-$REPO/build/tests/multinode/mpi_hello}"
+
+require_namespaces
+hosts_before="$(sha256sum /etc/hosts)"
+links_before="$(ip -o link show | awk -F': ' '{print $2}' | sort)"
+netns_before="$(ip netns list | sort)"
+
+# Bad input: exit 2, nothing made.
+set +e
+"$CLUSTER" up 0 2>/dev/null; rc1=$?
+"$CLUSTER" --subnet 127.0.0 up 2 2>/dev/null; rc2=$?    # loopback's /8 covers it: in use
+"$CLUSTER" --name 'Bad!' up 2 2>/dev/null; rc3=$?
+"$CLUSTER" run mdth1 true 2>/dev/null; rc4=$?            # not up
+set -e
+[[ "$rc1 $rc2 $rc3 $rc4" == "2 2 2 2" ]] || fail "bad input must exit 2 (got up 0: $rc1, used subnet: $rc2, bad name: $rc3, run when down: $rc4)"
+[[ "$(ip netns list | sort)" == "$netns_before" ]] || fail "a refused up left a namespace behind"
+say "bad input refused with exit 2"
+
+# A failing up (the hosts file cannot be written) undoes what it made.
+set +e
+NETNS_CLUSTER_HOSTS_FILE=/nonexistent-dir/hosts "$CLUSTER" up 2 >/dev/null 2>&1; rc=$?
+set -e
+((rc != 0)) || fail "up with an unwritable hosts file succeeded"
+[[ "$(ip netns list | sort)" == "$netns_before" ]] || fail "a failed up left namespaces: $(ip netns list | tr '\n' ' ')"
+[[ "$(ip -o link show | awk -F': ' '{print $2}' | sort)" == "$links_before" ]] || fail "a failed up left links behind"
+[[ ! -e "${NETNS_CLUSTER_DIR:-/tmp/mnist_dist_netns}/mdth" ]] || fail "a failed up left its state directory"
+say "a failed up undid itself"
+
+cluster_up 3
+for i in 1 2 3; do
+  h="mdth$i"
+  got="$("$CLUSTER" run "$h" sh -c 'echo "$(hostname) $(ip -4 -o addr show dev eth0 | awk "{print \$4}")"')"
+  [[ "$got" == "$h 10.77.11.$i/24" ]] || fail "host $h: expected '$h 10.77.11.$i/24', got '$got'"
+  [[ "$(getent hosts "$h" | awk '{print $1}')" == "10.77.11.$i" ]] || fail "/etc/hosts does not resolve $h to 10.77.11.$i"
+done
+[[ "$(hostname)" != mdth* ]] || fail "the root namespace's hostname changed to $(hostname)"
+say "3 hosts: own hostname, own address, resolvable"
+
+if [[ -x "$MPI_HELLO" ]] && command -v mpirun >/dev/null; then
+  out="$(timeout 60 bash -c "source '$REPO/tests/multinode/lib.sh'; mpirun_hosts 1 3 '$MPI_HELLO'" 2>&1)" ||
+    fail "mpirun across 3 hosts failed: $out"
+  echo "$out"
+  [[ "$(grep -c 'sum 6 OK' <<<"$out")" == 3 ]] || fail "expected 3 ranks with all-reduce sum 6"
+  [[ "$(grep -o 'host mdth[0-9]' <<<"$out" | sort -u | wc -l)" == 3 ]] || fail "expected 3 distinct hostnames"
+  # Shared memory only (no tcp) cannot cross hosts: proof that the traffic above went over the bridge.
+  if timeout 60 bash -c "source '$REPO/tests/multinode/lib.sh'; mpirun_hosts 1 3 --mca btl self,vader '$MPI_HELLO'" >/dev/null 2>&1; then
+    fail "an MPI job without the tcp transport ran across hosts: the hosts are not separate"
+  fi
+  say "MPI across 3 hosts over TCP; without tcp it cannot start"
+else
+  say "SKIP(mpi part): no mpirun or $MPI_HELLO"
+fi
+
+# kill HOST: that host's processes end, the others live.
+"$CLUSTER" run mdth2 sleep 300 &
+"$CLUSTER" run mdth3 sleep 300 &
+for _ in $(seq 50); do [[ -n "$("$CLUSTER" pids mdth2)" && -n "$("$CLUSTER" pids mdth3)" ]] && break; sleep 0.1; done
+"$CLUSTER" kill mdth2
+sleep 0.5
+[[ -z "$("$CLUSTER" pids mdth2)" ]] || fail "kill mdth2 left processes: $("$CLUSTER" pids mdth2)"
+[[ -n "$("$CLUSTER" pids mdth3)" ]] || fail "kill mdth2 also ended mdth3's process"
+say "kill mdth2 ended its processes only"
+
+# down (with mdth3's sleep still running) leaves nothing.
+"$CLUSTER" down
+cluster_started=0
+wait || true
+[[ "$(sha256sum /etc/hosts)" == "$hosts_before" ]] || fail "/etc/hosts differs after down"
+[[ "$(ip netns list | sort)" == "$netns_before" ]] || fail "namespaces left after down: $(ip netns list | tr '\n' ' ')"
+[[ "$(ip -o link show | awk -F': ' '{print $2}' | sort)" == "$links_before" ]] || fail "links left after down"
+set +e; "$CLUSTER" status >/dev/null; rc=$?; set -e
+((rc == 3)) || fail "status after down: exit $rc, expected 3"
+say "down: /etc/hosts, namespaces and links as before"
+echo "PASS: $PROG"
