@@ -96,6 +96,19 @@ Fingerprint launch_fingerprint(const TrainConfig& c, const std::string& device) 
   f.push_back({"max-steps", std::to_string(c.max_steps), ""});
   f.push_back({"batch-size", std::to_string(c.batch_size), ""});
   f.push_back({"lr", fmt_float(c.lr, "%.9g"), fmt_float(c.lr, "%g")});
+  const LrScheduleConfig& ls = c.lr_schedule;
+  f.push_back({"lr-schedule",
+               ls.kind + " warmup " + std::to_string(ls.warmup_steps) + " step " + std::to_string(ls.step_size) +
+                   " gamma " + fmt_float(ls.gamma, "%.17g") + " min " + fmt_float(ls.min_lr, "%.17g") +
+                   " scale-ref " + std::to_string(ls.scale_reference_batch),
+               ""});
+  f.push_back({"weight-decay", fmt_float(c.weight_decay, "%.9g"), fmt_float(c.weight_decay, "%g")});
+  f.push_back({"tf32", c.tf32 ? "on" : "off", ""});
+  // When training ends: every rank must stop after the same epoch.
+  f.push_back({"early-stopping",
+               std::to_string(c.early_stopping.patience) + " " + c.early_stopping.monitor + " " +
+                   fmt_float(c.early_stopping.min_delta, "%.17g"),
+               ""});
   f.push_back({"seed", std::to_string(c.seed), ""});
   f.push_back({"bn", c.sync_bn ? "sync" : "local", ""});
   f.push_back({"drop-last", c.drop_last ? "yes" : "no", ""});

@@ -78,11 +78,26 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   EXPECT_EQ(base.front().name, "build");
   for (const char* name : {"model", "epochs", "max-steps", "batch-size", "lr", "seed", "bn", "drop-last", "device",
                            "grad-exchange", "bucket-mb", "hash-check-every", "checkpoint-every", "checkpoint-dir",
-                           "resume", "data"})
+                           "resume", "data", "lr-schedule", "weight-decay", "tf32", "early-stopping"})
     EXPECT_NE(value(base, name), "<missing>") << name;
   TrainConfig d = c;
   d.lr = 0.01f;
   EXPECT_NE(value(launch_fingerprint(d, "cpu"), "lr"), value(base, "lr"));
+  d = c;
+  d.lr_schedule.kind = "cosine";
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "lr-schedule"), value(base, "lr-schedule"));
+  d = c;
+  d.lr_schedule.warmup_steps = 10;
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "lr-schedule"), value(base, "lr-schedule"));
+  d = c;
+  d.weight_decay = 0.01f;
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "weight-decay"), value(base, "weight-decay"));
+  d = c;
+  d.tf32 = false;
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "tf32"), value(base, "tf32"));
+  d = c;
+  d.early_stopping.patience = 3;
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "early-stopping"), value(base, "early-stopping"));
   d = c;
   d.data_dir = (dir / "b").string();  // another directory, the same bytes: the same data
   EXPECT_EQ(value(launch_fingerprint(d, "cpu"), "data"), value(base, "data"));
