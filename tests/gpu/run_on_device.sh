@@ -153,13 +153,16 @@ case ${DEVICE_SELFTEST:-} in
 esac
 
 # ---- 2. environment, configure, build (only the targets run here) ------------------------------------
+# The carried dependencies (MPI, HDF5, ... for the build and for every run), in every phase
+# selection; sourced in this shell, as the exports serve every later step. Output in logs/env.log.
+if ((!DRY)); then
+  if device_env >"$LOGS/env.log" 2>&1; then _record env ok "($(tail -n 1 "$LOGS/env.log" | cut -c1-100))"
+  else _record env FAILED "$(tail -n 1 "$LOGS/env.log")"; fi
+fi
 if phase build; then
   if ((DRY)) || [[ -n $PREBUILT ]]; then
     skip build "using the binaries in $BUILD_DIR"
   else
-    # Sourced in this shell (the exports are needed by every later step); output in logs/env.log.
-    if device_env >"$LOGS/env.log" 2>&1; then _record env ok "($(tail -n 1 "$LOGS/env.log" | cut -c1-100))"
-    else _record env FAILED "$(tail -n 1 "$LOGS/env.log")"; fi
     need configure env && step configure 150 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja "${CMAKE_ARGS[@]}" || true
     need build configure && step build 300 build_targets || true
     have_bin mnist_dist linkage && step linkage 30 linkage_facts || true
