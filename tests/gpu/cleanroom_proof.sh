@@ -16,7 +16,7 @@
 # has its curl, and nothing it starts sees it. (PyPI itself is not reachable from here.)
 # usage: cleanroom_proof.sh [run_on_device.sh arguments...]     (default: --no-gpu-ok)
 # Knobs: OUT, SHARED_DEVICE (../shared/device), and run_on_device.sh's (the defaults here give the
-#   2-core build room: DEVICE_DEADLINE_S=5400, DEVICE_STEP_CAP_S=3600, CPU_TESTS_CAP_S=3000,
+#   2-core build room: DEVICE_DEADLINE_S=5400, DEVICE_STEP_CAP_S=3600, DEVICE_CAP_SCALE=10,
 #   BUILD_DIR=build-cleanroom).
 set -euo pipefail
 
@@ -64,6 +64,6 @@ done
 
 export OUT=${OUT:-$ROOT/out/cleanroom} BUILD_DIR=${BUILD_DIR:-$ROOT/build-cleanroom}
 export DEVICE_DEADLINE_S=${DEVICE_DEADLINE_S:-5400} DEVICE_STEP_CAP_S=${DEVICE_STEP_CAP_S:-3600}
-export CPU_TESTS_CAP_S=${CPU_TESTS_CAP_S:-3000}  # the rest of the tree and the unit tests, on 2 cores
+export DEVICE_CAP_SCALE=${DEVICE_CAP_SCALE:-10}  # steps sized for 16 cores and a GPU, here on 2 cores
 (($#)) || set -- --no-gpu-ok
 PATH=$TOOLS/bin:$PATH exec bash "$SHARED_DEVICE/cleanroom.sh" bare -- bash "$0" --inside "$@"

@@ -1,9 +1,9 @@
 # device_lib.sh — the deadline, the steps and the summary of tests/gpu/run_on_device.sh. Sourced
-# (not run) after these are set: T0 (SECONDS at the start), DEADLINE_S, STEP_CAP_S, RESERVE_S,
-# MIN_STEP_S, SUMMARY (file), LOGS (folder of the step logs).
+# (not run) after these are set: T0 (SECONDS at the start), DEADLINE_S, STEP_CAP_S, CAP_SCALE,
+# RESERVE_S, MIN_STEP_S, SUMMARY (file), LOGS (folder of the step logs).
 #
 #   step NAME CAP CMD...   runs CMD (a program or an exported function) in the background under
-#                          `timeout` for min(CAP, STEP_CAP_S, time left before the deadline minus
+#                          `timeout` for min(CAP × CAP_SCALE, STEP_CAP_S, time left before the deadline minus
 #                          RESERVE_S) seconds, output in $LOGS/NAME.log; records ok / FAILED /
 #                          TIMEOUT, or "skipped: no time left" when under MIN_STEP_S remain.
 #                          Returns 0 only when CMD succeeded. Never exits the script.
@@ -44,7 +44,7 @@ step() {
   local name=$1 cap=$2 limit left rc=0 t=$SECONDS
   shift 2
   left=$(($(left_s) - RESERVE_S))
-  limit=$cap
+  limit=$((cap * CAP_SCALE))
   ((limit <= STEP_CAP_S)) || limit=$STEP_CAP_S
   ((limit <= left)) || limit=$left
   if ((limit < MIN_STEP_S)); then

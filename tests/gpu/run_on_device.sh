@@ -23,7 +23,8 @@
 #   --build-dir D  use the binaries already built in D (no configure/build)
 #   --no-gpu-ok    without a GPU, skip the GPU steps instead of failing (the CPU-side proof)
 # Knobs (environment): OUT (out/device), BUILD_DIR (build-device), DEVDEPS (.devdeps), DEVDATA
-#   (.devdata), DEVICE_DEADLINE_S (500), DEVICE_STEP_CAP_S (240), DEVICE_RESERVE_S (15),
+#   (.devdata), DEVICE_DEADLINE_S (500), DEVICE_STEP_CAP_S (240), DEVICE_CAP_SCALE (1: multiplies
+#   each step's own cap, e.g. the build's 300 s), DEVICE_RESERVE_S (15),
 #   DEVICE_MIN_STEP_S (5), DEVICE_PHASES ("facts build gpu-tests data train compare mpi bench
 #   sanitizer cpu-tests"), JOBS (nproc), BENCH_BATCHES ("128 2048"), BENCH_EPOCHS (3),
 #   MIN_VAL_ACC (0.80; dry 0.5), LOSS_TOL (1e-3), CMP_STEPS (steps of TF32 off vs CPU: 100; dry 30),
@@ -34,7 +35,7 @@
 # shellcheck disable=SC2015  # "A && step B || true": the || true only keeps set -e from ending the run
 set -euo pipefail
 
-usage() { sed -n '/^# usage:/,/^# Knobs/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '/^# usage:/,/^# shellcheck/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 DRY=0 NO_GPU_OK=0 PREBUILT=""
 while (($#)); do
   case $1 in
@@ -55,6 +56,7 @@ DEVDEPS=${DEVDEPS:-$ROOT/.devdeps}
 DEVDATA=${DEVDATA:-$ROOT/.devdata}
 DEADLINE_S=${DEVICE_DEADLINE_S:-500}
 STEP_CAP_S=${DEVICE_STEP_CAP_S:-240}
+CAP_SCALE=${DEVICE_CAP_SCALE:-1}  # each step's own cap × this (the CPU-side proof on 2 cores: 10)
 RESERVE_S=${DEVICE_RESERVE_S:-15}
 MIN_STEP_S=${DEVICE_MIN_STEP_S:-5}
 PHASES=" ${DEVICE_PHASES:-facts build gpu-tests data train compare mpi bench sanitizer cpu-tests} "
@@ -129,7 +131,7 @@ gpu_bin_step() {
   gpu_step "$name" "$cap" "$@"
 }
 
-say "mnist_dist device check: $( ((DRY)) && echo 'dry run' || echo full) on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC')," \
+say "mnist_dist device check: $( ((DRY)) && echo 'dry run' || echo full) on $(uname -n), $(date -u '+%Y-%m-%d %H:%M UTC')," \
   "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); deadline ${DEADLINE_S}s, step cap ${STEP_CAP_S}s"
 say "build dir $BUILD_DIR; work $WORK; out $OUT"
 
@@ -151,13 +153,16 @@ case ${DEVICE_SELFTEST:-} in
 esac
 
 # ---- 2. environment, configure, build (only the targets run here) ------------------------------------
+# The carried dependencies (MPI, HDF5, ... for the build and for every run), in every phase
+# selection; sourced in this shell, as the exports serve every later step. Output in logs/env.log.
+if ((!DRY)); then
+  if device_env >"$LOGS/env.log" 2>&1; then _record env ok "($(tail -n 1 "$LOGS/env.log" | cut -c1-100))"
+  else _record env FAILED "$(tail -n 1 "$LOGS/env.log")"; fi
+fi
 if phase build; then
   if ((DRY)) || [[ -n $PREBUILT ]]; then
     skip build "using the binaries in $BUILD_DIR"
   else
-    # Sourced in this shell (the exports are needed by every later step); output in logs/env.log.
-    if device_env >"$LOGS/env.log" 2>&1; then _record env ok "($(tail -n 1 "$LOGS/env.log" | cut -c1-100))"
-    else _record env FAILED "$(tail -n 1 "$LOGS/env.log")"; fi
     need configure env && step configure 150 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja "${CMAKE_ARGS[@]}" || true
     need build configure && step build 300 build_targets || true
     have_bin mnist_dist linkage && step linkage 30 linkage_facts || true
