@@ -22,8 +22,16 @@ DeviceSetup setup_device(const std::string& device, const std::string& gpu_comm)
     throw UserError("--comm " + gpu_comm + " is for GPU ranks" +
                     (device == "cpu" ? std::string(" (--device cpu)") : " and there is no usable GPU (" + why + ")") +
                     "; CPU ranks always use MPI: leave --comm out");
-  if (device == "cpu" || (device == "auto" && gpus == 0)) {
-    s.comm = launched_by_mpi() ? make_mpi_world_communicator() : make_single_process_communicator();
+  const bool on_cpu = device == "cpu" || (device == "auto" && gpus == 0);
+  // Under MPI every rank first agrees on CPU or GPU (a GPU rank would wait in the GPU check below
+  // for ranks that went the CPU way): one all-gather that every rank makes.
+  std::unique_ptr<Communicator> mpi = launched_by_mpi() ? make_mpi_world_communicator() : nullptr;
+  if (mpi) {
+    const std::string problem = backend_disagreement(*mpi, on_cpu ? "cpu" : "cuda/" + gpu_comm);
+    if (!problem.empty()) throw UserError(problem);
+  }
+  if (on_cpu) {
+    s.comm = mpi ? std::move(mpi) : make_single_process_communicator();
     s.description = "cpu";
     if (device == "auto") s.notice = "note: no usable GPU (" + why + "); training on the CPU";
     return s;
@@ -31,10 +39,9 @@ DeviceSetup setup_device(const std::string& device, const std::string& gpu_comm)
   if (gpus == 0) throw UserError("--device cuda: no usable GPU (" + why + "); use --device cpu or auto");
   s.backend = Backend::kCuda;
   const bool host_staged = gpu_comm == "host-staged";
-  if (launched_by_mpi()) {
+  if (mpi) {
     // MPI first: it tells the local rank, which picks the GPU; every rank's choice is checked
     // before any GPU work; then NCCL over MPI (or MPI through host memory).
-    std::unique_ptr<Communicator> mpi = make_mpi_world_communicator();
     const int dev = select_local_gpu(mpi->local_rank(), mpi->local_size(), host_staged);
     char host[256] = "?";
     gethostname(host, sizeof host - 1);

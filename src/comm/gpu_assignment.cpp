@@ -18,6 +18,18 @@ std::vector<uint64_t> gather_gpu_keys(Communicator& comm, const std::string& hos
   return keys;
 }
 
+std::string backend_disagreement(Communicator& comm, const std::string& choice) {
+  std::vector<uint64_t> all(static_cast<size_t>(comm.size()));
+  comm.allgather_u64(fnv1a(choice), all.data());
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      return "rank " + std::to_string(r) + " would train differently from rank 0 (" +
+             (comm.rank() == 0 || comm.rank() == static_cast<int>(r) ? "this rank: " + choice + "; " : std::string()) +
+             "--device or --comm differ, or --device auto found GPUs on some nodes only): give every rank "
+             "the same --device (cpu or cuda) and --comm";
+  return {};
+}
+
 std::string gpu_sharing_problem(const std::vector<uint64_t>& keys, const char* visible_devices) {
   for (size_t i = 0; i < keys.size(); ++i)
     for (size_t j = i + 1; j < keys.size(); ++j) {

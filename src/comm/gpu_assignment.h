@@ -20,4 +20,9 @@ std::vector<uint64_t> gather_gpu_keys(Communicator& comm, const std::string& hos
 // one, with what to do (visible_devices: the value of CUDA_VISIBLE_DEVICES, or null).
 std::string gpu_sharing_problem(const std::vector<uint64_t>& keys, const char* visible_devices);
 
+// Collective, made by every rank whatever its flags (in a build with CUDA, before the GPU check
+// above, which only GPU ranks reach): empty when every rank chose the same backend and GPU
+// communicator as rank 0 (`choice`: "cpu", or "cuda/nccl", "cuda/host-staged"), else the error.
+std::string backend_disagreement(Communicator& comm, const std::string& choice);
+
 }  // namespace mnist_dist

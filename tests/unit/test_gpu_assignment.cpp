@@ -3,6 +3,7 @@
 // CUDA_VISIBLE_DEVICES is set (which once switched the check off).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "comm/gpu_assignment.h"
@@ -34,6 +35,41 @@ TEST(GpuAssignment, SharedGpuFailsEvenWithCudaVisibleDevicesSet) {
   const std::string site_wide = gpu_sharing_problem(shared, "0");
   EXPECT_NE(site_wide.find("ranks 1 and 2"), std::string::npos) << site_wide;
   EXPECT_NE(site_wide.find("CUDA_VISIBLE_DEVICES=0 shows them the same device"), std::string::npos) << site_wide;
+}
+
+// A communicator of `size` ranks whose all-gather shows rank `odd` with another value.
+class OddOneOut final : public Communicator {
+ public:
+  OddOneOut(int size, int odd) : size_(size), odd_(odd) {}
+  std::string name() const override { return "odd-one-out"; }
+  int rank() const override { return 0; }
+  int size() const override { return size_; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return size_; }
+  int num_nodes() const override { return 1; }
+  void allreduce_sum(float*, size_t) override {}
+  void allreduce_sum(double*, size_t) override {}
+  void start_allreduce_sum(float*, size_t) override {}
+  void progress() override {}
+  void wait_all() override {}
+  void broadcast(void*, size_t, int) override {}
+  void broadcast_idle(void*, size_t, int) override {}
+  void allgather_u64(uint64_t value, uint64_t* out) override {
+    for (int r = 0; r < size_; ++r) out[r] = r == odd_ ? value + 1 : value;
+  }
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ private:
+  int size_, odd_;
+};
+
+TEST(GpuAssignment, RanksOnDifferentBackendsAreNamedBeforeAnyGpuWork) {
+  OddOneOut agree(4, -1), cpu_rank(4, 2);
+  EXPECT_EQ(backend_disagreement(agree, "cuda/nccl"), "");
+  const std::string why = backend_disagreement(cpu_rank, "cuda/nccl");
+  EXPECT_NE(why.find("rank 2 would train differently from rank 0 (this rank: cuda/nccl"), std::string::npos) << why;
+  EXPECT_NE(why.find("give every rank the same --device"), std::string::npos) << why;
 }
 
 }  // namespace
