@@ -11,6 +11,7 @@ usage: torch_bench.py MODE DATA_DIR [options]
                 or per batch in worker processes)
         ddp     DistributedDataParallel, gloo, --procs processes x --threads threads,
                 data in memory, global batch --batch-size split over the processes
+                (--rank R: only rank R, the others started on other hosts)
         infer   inference (eval mode, no_grad) at --batch-size over the val split
         blas    which BLAS library this PyTorch calls, and its sgemm rate
 """
@@ -227,6 +228,9 @@ def ddp_worker(rank, a, world):
 
 
 def mode_ddp(a):
+    if a.rank >= 0:  # one rank of a job started elsewhere (another host): MASTER_ADDR from the environment
+        ddp_worker(a.rank, a, a.procs)
+        return
     import torch.multiprocessing as mp
     mp.spawn(ddp_worker, args=(a, a.procs), nprocs=a.procs, join=True)
 
@@ -300,6 +304,9 @@ def main():
                          "split read whole into memory at the start of the epoch (memory)")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--port", type=int, default=29517)
+    ap.add_argument("--rank", type=int, default=-1,
+                    help="ddp: run only this rank of --procs (the others on other hosts; "
+                         "MASTER_ADDR/MASTER_PORT from the environment); -1: spawn all here")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     if a.mode != "blas" and not a.data:

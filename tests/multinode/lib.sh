@@ -60,6 +60,8 @@ make_work() {
 }
 
 cluster_up() {  # N
+  # A run of this test that was SIGKILLed (no trap) left its hosts: its own state names them.
+  if "$CLUSTER" status >/dev/null 2>&1; then say "removing the hosts a killed earlier run left"; "$CLUSTER" down; fi
   cluster_started=1
   "$CLUSTER" up "$1" || fail "netns_cluster.sh up $1 failed"
 }
