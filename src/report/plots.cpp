@@ -104,7 +104,8 @@ std::string curves_script(const fs::path& run_dir, const TempDir& tmp) {
   std::ifstream in(run_dir / "metrics.jsonl");
   std::ostringstream dat;
   int epochs = 0;
-  bool val = false;
+  bool val = false, lr_varies = false;  // the LR is drawn only when a schedule changed it
+  double first_lr = NAN;
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
@@ -116,9 +117,14 @@ std::string curves_script(const fs::path& run_dir, const TempDir& tmp) {
     }
     if (j.value("kind", "") != "epoch") continue;
     auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : NAN; };
-    const double vl = num("val_loss"), va = num("val_accuracy");
+    const double vl = num("val_loss"), va = num("val_accuracy"), lr = num("lr");
     val = val || !std::isnan(vl);
-    dat << j.value("epoch", 0) << ' ' << num("loss") << ' ' << vl << ' ' << num("accuracy") << ' ' << va << '\n';
+    if (!std::isnan(lr)) {
+      lr_varies = lr_varies || (!std::isnan(first_lr) && lr != first_lr);
+      if (std::isnan(first_lr)) first_lr = lr;
+    }
+    dat << j.value("epoch", 0) << ' ' << num("loss") << ' ' << vl << ' ' << num("accuracy") << ' ' << va << ' '
+        << lr << '\n';
     epochs = std::max(epochs, j.value("epoch", 0));
   }
   const fs::path data = tmp.path / "curves.dat";
@@ -131,8 +137,11 @@ std::string curves_script(const fs::path& run_dir, const TempDir& tmp) {
     << "set xrange [" << (epochs > 1 ? 1.0 : 0.5) << ":" << (epochs > 1 ? epochs : 1.5) << "]\n"
     << (epochs <= 20 ? "set xtics 1\n" : "") << "set style data linespoints\n"
     << "set ylabel 'loss'\nset key top right\nset title 'loss'\n"
+    << (lr_varies ? "set y2label 'learning rate (last step of the epoch)'\nset y2tics\nset ytics nomirror\n" : "")
     << "plot " << q(data.string()) << " using 1:2 lw 2 pt 7 lc rgb '#1f77b4' title 'train'"
-    << (val ? ", '' using 1:3 lw 2 pt 5 lc rgb '#ff7f0e' title 'validation'" : "") << "\n"
+    << (val ? ", '' using 1:3 lw 2 pt 5 lc rgb '#ff7f0e' title 'validation'" : "")
+    << (lr_varies ? ", '' using 1:6 axes x1y2 lw 1 dt 2 pt 1 lc rgb '#2ca02c' title 'learning rate'" : "") << "\n"
+    << (lr_varies ? "unset y2label\nunset y2tics\nset ytics mirror\n" : "")
     << "set ylabel 'accuracy'\nset key bottom right\nset title 'accuracy'\n"
     << "plot " << q(data.string()) << " using 1:4 lw 2 pt 7 lc rgb '#1f77b4' title 'train'"
     << (val ? ", '' using 1:5 lw 2 pt 5 lc rgb '#ff7f0e' title 'validation'" : "") << "\n"

@@ -285,5 +285,30 @@ TEST_F(TempDirTest, PicturesFromRunFiles) {
   }
 }
 
+// The curves picture draws the learning rate (right axis) when a schedule changed it, and only
+// then: the gnuplot script is caught by a stand-in gnuplot; a real one (when installed) must
+// accept it.
+TEST_F(TempDirTest, CurvesShowTheLearningRateWhenItChanges) {
+  const std::string fake = path("fake_gnuplot.sh");
+  std::ofstream(fake) << "#!/bin/sh\ncp \"$1\" \"$(dirname \"$0\")/caught.gp\"\n"
+                         "out=$(sed -n \"s/^set output '\\(.*\\)'$/\\1/p\" \"$1\")\n: > \"$out\"\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  for (const bool varies : {false, true}) {
+    fs::remove(path("metrics.jsonl"));
+    for (int e = 1; e <= 3; ++e)
+      append_line(path("metrics.jsonl"), "{\"kind\": \"epoch\", \"epoch\": " + std::to_string(e) +
+                                             ", \"loss\": 0.5, \"accuracy\": 0.8, \"val_loss\": 0.6, \"val_accuracy\": 0.7, \"lr\": " +
+                                             (varies ? std::to_string(0.001 / e) : std::string("0.001")) + "}");
+    ASSERT_EQ(render_plots(dir_.string(), fake).written.size(), 1u);
+    const std::string script = slurp(path("caught.gp"));
+    EXPECT_EQ(script.find("title 'learning rate'") != std::string::npos, varies) << script;
+    const std::string gnuplot = find_gnuplot();
+    if (varies && !gnuplot.empty()) {
+      ASSERT_EQ(render_plots(dir_.string(), gnuplot).written.size(), 1u);
+      EXPECT_TRUE(testing::check_png(path("curves.png")).ok);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnist_dist
