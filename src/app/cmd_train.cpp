@@ -107,6 +107,11 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--batch-size", f.cfg.batch_size, "Global batch size (split over the ranks)")
       ->check(kPositive)
       ->capture_default_str();
+  app.add_option("--accumulate", f.cfg.accumulate,
+                 "Gradient accumulation: micro-steps of --batch-size per optimizer step (one exchange "
+                 "and one Adam step per K; the effective global batch is K x --batch-size)")
+      ->check(kPositive)
+      ->capture_default_str();
   app.add_option("--eval-batch-size", f.cfg.eval_batch_size, "Batch size of evaluation passes")
       ->check(kPositive)
       ->capture_default_str();

@@ -94,6 +94,7 @@ Fingerprint launch_fingerprint(const TrainConfig& c, const std::string& device) 
   f.push_back({"epochs", std::to_string(c.epochs), ""});
   f.push_back({"max-steps", std::to_string(c.max_steps), ""});
   f.push_back({"batch-size", std::to_string(c.batch_size), ""});
+  f.push_back({"accumulate", std::to_string(c.accumulate), ""});
   f.push_back({"lr", fmt_float(c.lr, "%.9g"), fmt_float(c.lr, "%g")});
   const LrScheduleConfig& ls = c.lr_schedule;
   f.push_back({"lr-schedule",

@@ -1,6 +1,7 @@
 // Host-staged communicator (comm/comm_host_staged.h): device all-reduces through host memory.
 #include "comm/comm_host_staged.h"
 
+#include <cstdlib>
 #include <vector>
 
 #include "cuda/cuda_runtime_api.h"
@@ -34,7 +35,10 @@ class HostStagedCommunicator final : public Communicator {
   }
   void allgather_u64(uint64_t value, uint64_t* out) override { host_->allgather_u64(value, out); }
   void barrier() override { host_->barrier(); }
-  [[noreturn]] void abort(int exit_code) override { host_->abort(exit_code); }
+  [[noreturn]] void abort(int exit_code) override {
+    host_->abort(exit_code);
+    std::_Exit(exit_code);  // not reached: the host communicator ends the job
+  }
 
  private:
   template <typename T>

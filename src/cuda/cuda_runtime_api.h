@@ -51,6 +51,10 @@ void host_wait_upload(CudaContext& ctx, int slot);
 // The host waits until all work queued on the context's streams is done.
 void synchronize(CudaContext& ctx);
 
+// dst[i] = src[i] (copy) or dst[i] += src[i] (add) for device buffers, queued on the context's
+// compute stream (gradient accumulation).
+void device_copy_async(CudaContext& ctx, float* dst, const float* src, size_t n);
+void device_add_async(CudaContext& ctx, float* dst, const float* src, size_t n);
 // TF32 tensor-core math for the context's convolutions and GEMMs (CudaContext::set_allow_tf32).
 void set_tf32(CudaContext& ctx, bool allow);
 // True for device (or managed) memory; false for plain and pinned host memory.

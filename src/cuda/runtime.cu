@@ -11,6 +11,7 @@
 #include "cuda/checks.h"
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_runtime_api.h"
+#include "cuda/launch.h"
 
 namespace mnist_dist {
 
@@ -146,6 +147,24 @@ void host_wait_upload(CudaContext& ctx, int slot) {
 void synchronize(CudaContext& ctx) {
   MD_CUDA(cudaStreamSynchronize(ctx.stream()));
   MD_CUDA(cudaStreamSynchronize(ctx.copy_stream()));
+}
+
+namespace {
+__global__ void add_kernel(float* __restrict__ dst, const float* __restrict__ src, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    dst[i] += src[i];
+}
+}  // namespace
+
+void device_copy_async(CudaContext& ctx, float* dst, const float* src, size_t n) {
+  if (n > 0) MD_CUDA(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream()));
+}
+
+void device_add_async(CudaContext& ctx, float* dst, const float* src, size_t n) {
+  if (n == 0) return;
+  add_kernel<<<cuda::grid_1d(n), cuda::kBlock, 0, ctx.stream()>>>(dst, src, n);
+  MD_CUDA_LAUNCH("add_kernel");
 }
 
 void set_tf32(CudaContext& ctx, bool allow) { ctx.set_allow_tf32(allow); }

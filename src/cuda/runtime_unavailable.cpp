@@ -27,6 +27,8 @@ void compute_release(CudaContext&, int) { no_cuda(); }
 void host_wait_upload(CudaContext&, int) { no_cuda(); }
 void synchronize(CudaContext&) { no_cuda(); }
 void set_tf32(CudaContext&, bool) { no_cuda(); }
+void device_copy_async(CudaContext&, float*, const float*, size_t) { no_cuda(); }
+void device_add_async(CudaContext&, float*, const float*, size_t) { no_cuda(); }
 bool is_device_pointer(const void*) { return false; }
 std::string gpu_bus_id(int) { no_cuda(); }
 

@@ -90,6 +90,14 @@ void Checkpointer::check_compatible(const CheckpointMeta& m, const std::string& 
   if (m.batch_size != cfg_.batch_size)
     throw UserError(path + " was written with --batch-size " + std::to_string(m.batch_size) +
                     "; resume with the same global batch (the world size may change)");
+  int accumulate = 1;  // checkpoints from before --accumulate existed: 1
+  try {
+    accumulate = nlohmann::json::parse(m.config_json).value("accumulate", 1);
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (accumulate != cfg_.accumulate)
+    throw UserError(path + " was written with --accumulate " + std::to_string(accumulate) +
+                    "; resume with the same (its position counts micro-steps of that group size)");
   if (m.seed != cfg_.seed)
     throw UserError(path + " was written with --seed " + std::to_string(m.seed) + "; resume with the same seed");
   if (m.train_samples != static_cast<int64_t>(train_samples_) || m.drop_last != cfg_.drop_last)
@@ -103,6 +111,7 @@ std::string Checkpointer::config_json() const {
                       {"batch_size", cfg_.batch_size}, {"lr", cfg_.lr},
                       {"seed", cfg_.seed},           {"bn", cfg_.sync_bn ? "sync" : "local"},
                       {"drop_last", cfg_.drop_last}, {"data", cfg_.data_dir},
+                      {"accumulate", cfg_.accumulate},
                       {"world_size", comm_.size()}};
   return j.dump();
 }

@@ -13,6 +13,7 @@ void validate(const TrainConfig& c, int world) {
   if (c.data_dir.empty()) throw UserError("--data is required: a directory prepared by mnist_prepare");
   if (c.epochs < 1) throw UserError("--epochs must be at least 1 (got " + std::to_string(c.epochs) + ")");
   if (c.batch_size < 1) throw UserError("--batch-size must be at least 1");
+  if (c.accumulate < 1) throw UserError("--accumulate must be at least 1");
   if (c.max_steps < 0) throw UserError("--max-steps must be >= 0 (0 = no limit)");
   if (!(c.lr > 0.0f) || !std::isfinite(c.lr)) throw UserError("--lr must be a positive number");
   if (c.eval_batch_size < 1) throw UserError("--eval-batch-size must be at least 1");

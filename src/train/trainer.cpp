@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "optim/adam.h"
 #include "train/checkpointer.h"
+#include "train/grad_accumulator.h"
 #include "train/gradient_sync.h"
 #include "train/prefetcher.h"
 #include "train/replica_check.h"
@@ -37,7 +38,8 @@ using Clock = std::chrono::steady_clock;
 
 // The optimizer steps a run takes from step 0 (the horizon of a cosine schedule).
 int64_t planned_steps(const TrainConfig& c, size_t steps_per_epoch) {
-  const int64_t all = static_cast<int64_t>(steps_per_epoch) * c.epochs;
+  const int64_t per_epoch = (static_cast<int64_t>(steps_per_epoch) + c.accumulate - 1) / c.accumulate;
+  const int64_t all = per_epoch * c.epochs;
   return c.max_steps > 0 ? std::min(all, c.max_steps) : all;
 }
 
@@ -83,11 +85,13 @@ struct Trainer::Impl {
         loss(make_softmax_xent(backend)),
         adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f, c.weight_decay}, model.arena().param_count(), backend),
         dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
+        accum(c.accumulate > 1 ? std::make_unique<GradAccumulator>(backend, model.arena().param_count()) : nullptr),
         stager(backend == Backend::kCpu ? nullptr
                                         : std::make_unique<BatchStager>(*cuda_ctx, plan.per_rank, model.input_shape().per_sample())),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
         stopper(c.early_stopping),
-        schedule(c.lr_schedule, c.lr, c.batch_size, static_cast<int64_t>(sampler.steps_per_epoch()),
+        schedule(c.lr_schedule, c.lr, c.batch_size * c.accumulate,
+                 (static_cast<int64_t>(sampler.steps_per_epoch()) + c.accumulate - 1) / c.accumulate,
                  planned_steps(c, sampler.steps_per_epoch())),
         checkpoints(cfg, comm, log, model, adam, reader.size()) {
     reader.verify_checksums();  // each rank reads all of the train split over an epoch anyway
@@ -115,11 +119,12 @@ struct Trainer::Impl {
     }
   }
 
-  // One optimizer step on this rank's slice; its loss statistics stay in the loss's
-  // accumulator until collect_losses(). An empty slice (last partial batch, more ranks than
-  // samples) still takes part in every collective (SyncBN, the exchange) and contributes zero
-  // gradients.
-  void step(const data::Batch& b) {
+  // One micro-step of an optimizer step (--accumulate K: K micro-steps, `micro` its index, `last`
+  // the group's last) on this rank's slice; group_samples: the samples of the whole group over
+  // all ranks (the loss is their mean). The loss statistics stay in the loss's accumulator until
+  // collect_losses(). An empty slice (last partial batch, more ranks than samples) still takes
+  // part in every collective (SyncBN, the exchange) and contributes zero gradients.
+  void step(const data::Batch& b, size_t micro, bool last, size_t group_samples) {
     const float* x = b.images.data();
     const uint8_t* y = b.labels.data();
     if (stager) {  // GPU: pinned copy + async upload, overlapped with the previous step's tail
@@ -128,12 +133,33 @@ struct Trainer::Impl {
       y = d.labels;
     }
     const Tensor& logits = model.forward(ctx, x, b.n, true);
-    const float scale = 1.0f / static_cast<float>(b.global_n);
-    adam.set_lr(schedule.at(adam.steps()));
+    const float scale = 1.0f / static_cast<float>(group_samples);
+    if (micro == 0) adam.set_lr(schedule.at(adam.steps()));
     loss->accumulate(ctx, logits, y, scale, dlogits.data(), static_cast<int64_t>(b.step));
+    if (!last) {  // the group goes on: its gradients so far into the accumulator
+      model.backward(ctx, dlogits.data());
+      accum->take(ctx, model.arena().grads(), micro == 0);
+      return;
+    }
     sync->begin_step();
-    model.backward(ctx, dlogits.data(), [&](int layer) { sync->on_layer_done(layer); });
+    model.backward(ctx, dlogits.data(), [&](int layer) {
+      if (micro > 0) {
+        const auto [lo, hi] = model.grad_range(static_cast<size_t>(layer));
+        accum->add_to(ctx, model.arena().grads(), lo, hi);
+      }
+      sync->on_layer_done(layer);
+    });
     sync->finish_step();
+  }
+
+  // Optimizer steps of the epoch's first `micro_steps` micro-steps.
+  int64_t optimizer_steps(int64_t micro_steps) const { return (micro_steps + cfg.accumulate - 1) / cfg.accumulate; }
+
+  // The samples over all ranks of the micro-steps [begin, end) of the epoch.
+  size_t group_samples(size_t begin, size_t end) const {
+    size_t n = 0;
+    for (size_t i = begin; i < end; ++i) n += sampler.batch_size(i);
+    return n;
   }
 
   // Adds the loss statistics of the steps since the last call to run.sums (on the GPU the one
@@ -142,9 +168,10 @@ struct Trainer::Impl {
   void collect_losses(EpochRun& run, const TrainResult& result) {
     const LossWindow w = loss->read_back();
     if (w.first_nonfinite_tag >= 0) {
-      const int64_t global = result.steps - run.steps + w.first_nonfinite_tag + 1;
+      const int64_t in_epoch = w.first_nonfinite_tag / cfg.accumulate;  // the tag is the micro-step
+      const int64_t global = result.steps - optimizer_steps(run.steps) + in_epoch + 1;
       throw TrainingDiverged("training diverged: non-finite loss at epoch " + std::to_string(run.epoch + 1) +
-                             ", step " + std::to_string(w.first_nonfinite_tag + 1) + " (global step " +
+                             ", step " + std::to_string(in_epoch + 1) + " (global step " +
                              std::to_string(global) +
                              "); no checkpoint of these weights is written (try a smaller --lr)");
     }
@@ -255,7 +282,8 @@ struct Trainer::Impl {
     sampler.set_epoch(run.epoch);
     run.last_step = sampler.steps_per_epoch();
     if (cfg.max_steps > 0)
-      run.last_step = std::min<size_t>(run.last_step, run.begin + static_cast<size_t>(cfg.max_steps - result.steps));
+      run.last_step = std::min<size_t>(run.last_step, run.begin + static_cast<size_t>(cfg.max_steps - result.steps) *
+                                                                     static_cast<size_t>(cfg.accumulate));
     run.t0 = Clock::now();
     sync->take_comm_seconds();
     const CheckpointMeta& meta = checkpoints.resumed_from();
@@ -265,15 +293,20 @@ struct Trainer::Impl {
     run.steps = static_cast<int64_t>(run.begin);
     while (const data::Batch* b = prefetch.next()) {
       watchdog.beat("training step");
-      step(*b);
+      const size_t micro = static_cast<size_t>(run.steps) % static_cast<size_t>(cfg.accumulate);
+      const size_t group_begin = static_cast<size_t>(run.steps) - micro;
+      const size_t group_end = std::min(group_begin + static_cast<size_t>(cfg.accumulate), run.last_step);
+      step(*b, micro, static_cast<size_t>(run.steps) + 1 == group_end, group_samples(group_begin, group_end));
       ++run.steps;
+      if (static_cast<size_t>(run.steps) < group_end) continue;  // the optimizer step goes on
       ++result.steps;
+      const int64_t opt_steps = optimizer_steps(run.steps);  // of this epoch, done
       const bool last = static_cast<size_t>(run.steps) == run.last_step;
       const bool checkpoint = !cfg.checkpoint_dir.empty() && cfg.checkpoint_every > 0 &&
                               result.steps % cfg.checkpoint_every == 0 && !last;
-      const bool progress = cfg.progress_every > 0 && run.steps % cfg.progress_every == 0;
+      const bool progress = cfg.progress_every > 0 && opt_steps % cfg.progress_every == 0;
       // The CPU's sums are on the host anyway: a live progress bar shows every step's.
-      if (checkpoint || last || run.steps % cfg.loss_read_every == 0 || (progress && backend == Backend::kCpu))
+      if (checkpoint || last || opt_steps % cfg.loss_read_every == 0 || (progress && backend == Backend::kCpu))
         collect_losses(run, result);
       if (hook) hook->after_step(comm.rank(), result.steps, model.arena());
       if (cfg.hash_check_every > 0 && result.steps % cfg.hash_check_every == 0)
@@ -307,8 +340,8 @@ struct Trainer::Impl {
     comm.allreduce_sum(all.data(), EpochSums::kSize);
     Progress p;
     p.epoch = run.epoch + 1;
-    p.step = static_cast<size_t>(run.steps);
-    p.steps_per_epoch = run.last_step;
+    p.step = static_cast<size_t>(optimizer_steps(run.steps));
+    p.steps_per_epoch = static_cast<size_t>(optimizer_steps(static_cast<int64_t>(run.last_step)));
     p.global_step = result.steps;
     p.loss = all.count > 0 ? all.loss_sum / all.count : 0.0;
     p.accuracy = all.count > 0 ? all.correct / all.count : 0.0;
@@ -326,7 +359,7 @@ struct Trainer::Impl {
     m.comm_seconds = sync->take_comm_seconds();
     m.compute_seconds = std::max(0.0, m.seconds - m.data_wait_seconds - m.comm_seconds);
     m.lr = adam.config().lr;
-    m.steps = run.steps;
+    m.steps = optimizer_steps(run.steps);
     EpochSums all = run.sums;
     comm.allreduce_sum(all.data(), EpochSums::kSize);
     m.loss = all.count > 0 ? all.loss_sum / all.count : 0.0;
@@ -414,6 +447,7 @@ struct Trainer::Impl {
   std::unique_ptr<SoftmaxCrossEntropy> loss;
   Adam adam;
   Buffer<float> dlogits;
+  std::unique_ptr<GradAccumulator> accum;  // --accumulate K > 1: the group's gradient so far
   std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
   data::EpochSampler sampler;
   EarlyStopping stopper;  // also tracks the best epoch for --save-best

@@ -24,7 +24,8 @@ struct TrainConfig {
   std::string model = "seed";
   int epochs = 20;
   int64_t max_steps = 0;          // 0: no limit
-  int batch_size = 128;           // global batch
+  int batch_size = 128;           // global batch (of one micro-step with --accumulate)
+  int accumulate = 1;             // micro-steps per optimizer step (gradient accumulation)
   int eval_batch_size = 256;      // per forward pass during evaluation
   float lr = 1e-3f;
   float weight_decay = 0.0f;      // > 0: AdamW's decoupled weight decay (--optimizer adamw)

@@ -173,6 +173,7 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
       {"--data " + data() + " --lr abc", "--lr"},
       {"--data " + data() + " --bn global", "--bn"},
       {"--data " + data() + " --weight-decay 0.1", "add --optimizer adamw"},
+      {"--data " + data() + " --accumulate 0", "--accumulate"},
       {"--data " + data() + " --lr-schedule exponential --max-steps 1", "needs --lr-gamma"},
       {"--data " + data() + " --lr-schedule cosine --warmup-steps 5 --max-steps 5", "leaves no steps"},
       {"--data " + data() + " --tf32 maybe", "--tf32"},
@@ -243,7 +244,8 @@ TEST(TrainHelp, DocumentsEveryFlag) {
                            "--comm TEXT:{auto,nccl,host-staged}=auto", "--lr-schedule TEXT:{constant,step,exponential,cosine}=constant",
                            "--warmup-steps INT:NON-NEGATIVE=0", "--lr-step-size", "--lr-gamma", "--lr-min",
                            "--scale-lr-with-batch INT:NON-NEGATIVE=0", "--optimizer TEXT:{adam,adamw}=adam",
-                           "--weight-decay"})
+                           "--weight-decay", "--accumulate INT:POSITIVE=1", "--early-stopping", "--monitor",
+                           "--min-delta", "--save-best"})
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
 }
 

@@ -78,7 +78,8 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   EXPECT_EQ(base.front().name, "build");
   for (const char* name : {"model", "epochs", "max-steps", "batch-size", "lr", "seed", "bn", "drop-last", "device",
                            "grad-exchange", "bucket-mb", "hash-check-every", "checkpoint-every", "checkpoint-dir",
-                           "resume", "data", "lr-schedule", "weight-decay", "tf32", "early-stopping"})
+                           "resume", "data", "lr-schedule", "weight-decay", "tf32", "early-stopping",
+                           "accumulate"})
     EXPECT_NE(value(base, name), "<missing>") << name;
   TrainConfig d = c;
   d.lr = 0.01f;
