@@ -6,12 +6,11 @@
 
 #include <omp.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 
 #include "comm/communicator.h"
+#include "fake_communicator.h"
 #include "gradcheck.h"
 #include "layers/batchnorm.h"
 #include "reference.h"
@@ -223,29 +222,13 @@ TEST(BatchNormCpu, SingleProcessSyncMatchesLocal) {
 }
 
 // Counts the all-reduces (identity sums) of a communicator that reports `size` ranks.
-class CountingCommunicator final : public Communicator {
+class CountingCommunicator final : public FakeCommunicator {
  public:
-  explicit CountingCommunicator(int size) : size_(size) {}
-  std::string name() const override { return "counting"; }
-  int rank() const override { return 0; }
-  int size() const override { return size_; }
-  int local_rank() const override { return 0; }
-  int local_size() const override { return size_; }
-  int num_nodes() const override { return 1; }
+  explicit CountingCommunicator(int size) : FakeCommunicator(size) {}
   void allreduce_sum(float*, size_t) override { ++allreduces; }
   void allreduce_sum(double*, size_t) override { ++allreduces; }
   void start_allreduce_sum(float*, size_t) override { ++allreduces; }
-  void progress() override {}
-  void wait_all() override {}
-  void broadcast(void*, size_t, int) override {}
-  void broadcast_idle(void*, size_t, int) override {}
-  void allgather_u64(uint64_t value, uint64_t* out) override { std::fill_n(out, size_, value); }
-  void barrier() override {}
-  [[noreturn]] void abort(int code) override { std::exit(code); }
   int allreduces = 0;
-
- private:
-  int size_;
 };
 
 // SyncBN all-reduces its statistics only when there is another rank: a one-rank communicator

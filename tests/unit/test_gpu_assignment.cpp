@@ -3,10 +3,10 @@
 // CUDA_VISIBLE_DEVICES is set (which once switched the check off).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <memory>
 
 #include "comm/gpu_assignment.h"
+#include "fake_communicator.h"
 
 namespace mnist_dist {
 namespace {
@@ -38,30 +38,15 @@ TEST(GpuAssignment, SharedGpuFailsEvenWithCudaVisibleDevicesSet) {
 }
 
 // A communicator of `size` ranks whose all-gather shows rank `odd` with another value.
-class OddOneOut final : public Communicator {
+class OddOneOut final : public FakeCommunicator {
  public:
-  OddOneOut(int size, int odd) : size_(size), odd_(odd) {}
-  std::string name() const override { return "odd-one-out"; }
-  int rank() const override { return 0; }
-  int size() const override { return size_; }
-  int local_rank() const override { return 0; }
-  int local_size() const override { return size_; }
-  int num_nodes() const override { return 1; }
-  void allreduce_sum(float*, size_t) override {}
-  void allreduce_sum(double*, size_t) override {}
-  void start_allreduce_sum(float*, size_t) override {}
-  void progress() override {}
-  void wait_all() override {}
-  void broadcast(void*, size_t, int) override {}
-  void broadcast_idle(void*, size_t, int) override {}
+  OddOneOut(int size, int odd) : FakeCommunicator(size), odd_(odd) {}
   void allgather_u64(uint64_t value, uint64_t* out) override {
     for (int r = 0; r < size_; ++r) out[r] = r == odd_ ? value + 1 : value;
   }
-  void barrier() override {}
-  [[noreturn]] void abort(int code) override { std::exit(code); }
 
  private:
-  int size_, odd_;
+  int odd_;
 };
 
 TEST(GpuAssignment, RanksOnDifferentBackendsAreNamedBeforeAnyGpuWork) {
