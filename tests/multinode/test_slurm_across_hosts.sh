@@ -159,9 +159,9 @@ phase_nodeloss() {
   local st lost_state; st="$(wait_state "$jid" 120 NODE_FAIL FAILED COMPLETED CANCELLED)" || true
   lost_state="$st $(exitcode "$jid")"
   grep -q 'fatal: no progress for' "$out" || { cat "$out"; fail "nodeloss: the watchdog did not end the ranks"; }
-  grep -qE 'task [0-9]+: Exited with exit code 6' "$out" && grep -q 'mnist_dist exited with code 6' "$out" ||
+  grep -qE 'tasks? [0-9,-]+: Exited with exit code 6' "$out" && grep -q 'mnist_dist exited with code 6' "$out" ||
     { cat "$out"; fail "nodeloss: no rank exited with code 6 (the watchdog's), or train.sbatch did not report it"; }
-  say "nodeloss: job $jid $st $(exitcode "$jid"); ranks: $(grep -oE 'task [0-9]+: Exited with exit code [0-9]+' "$out" | sort -u | tr '\n' ';')"
+  say "nodeloss: job $jid $st $(exitcode "$jid"); ranks: $(grep -oE 'tasks? [0-9,-]+: Exited with exit code [0-9]+' "$out" | sort -u | tr '\n' ';')"
   local newest side
   newest="$(find "$ck" -maxdepth 1 -name '*.h5' -printf '%T@ %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)"
   side="$newest.sha256"
