@@ -137,6 +137,19 @@ start_slurmd() {
   rm -rf "$DIR/nodes/$h/spool" "$DIR/nodes/$h/tmp" "$DIR/nodes/$h/slurmd.pid"
   mkdir -p "$DIR/nodes/$h/spool" "$DIR/nodes/$h/tmp"
   start "slurmd-$h" "${CLUSTER[@]}" run "$h" slurmd -D -N "$h" -f "$CONF"
+  # Record slurmd's own pid from its pid file: the pid of the launch above is slurmd's only when
+  # no step of the chain forks (in CI's fresh root one did: the recorded pid had exited).
+  local i pid
+  for ((i = 0; i < TIMEOUT * 10; i++)); do
+    pid="$(cat "$DIR/nodes/$h/slurmd.pid" 2>/dev/null || true)"
+    if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "slurmd .*-N $h "; then
+      echo "$pid" >"$DIR/pids/slurmd-$h.pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log_tail 30
+  die "slurmd of $h did not start (no live pid in $DIR/nodes/$h/slurmd.pid after ${TIMEOUT}s)"
 }
 
 cmd_up() {

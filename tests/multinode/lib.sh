@@ -41,10 +41,10 @@ require_mpirun() {
 
 WORK=""
 cluster_started=0
-EXTRA_CLEANUP=""   # a function name the test may set; run first on exit
+EXTRA_CLEANUP=""   # a function name the test may set; run first on exit, with the exit code
 cleanup() {
   local rc=$?
-  [[ -z "$EXTRA_CLEANUP" ]] || "$EXTRA_CLEANUP" || true
+  [[ -z "$EXTRA_CLEANUP" ]] || "$EXTRA_CLEANUP" "$rc" || true
   if ((cluster_started)); then "$CLUSTER" down || echo "$PROG: warning: netns_cluster.sh down failed" >&2; fi
   if [[ -n "$WORK" ]]; then
     if ((rc != 0)) || [[ "${KEEP:-0}" == 1 ]]; then echo "$PROG: work directory kept: $WORK"; else rm -rf "$WORK"; fi

@@ -39,7 +39,10 @@ export SLURM_CONF="$NETNS_SLURM_DIR/etc/slurm.conf"
 slurm_started=0
 slurm_down() {
   ((slurm_started)) || return 0
-  [[ "${KEEP:-0}" == 1 ]] && "$SLURM_H" logs 2>&1 | tail -n 40
+  if [[ "${1:-0}" != 0 || "${KEEP:-0}" == 1 ]]; then
+    scontrol show job 2>/dev/null | grep -E 'JobId|JobState|Reason|Restarts|ExitCode' || true
+    "$SLURM_H" logs 2>&1 | tail -n 120
+  fi
   "$SLURM_H" down || echo "$PROG: warning: netns_slurm.sh down failed" >&2
 }
 EXTRA_CLEANUP=slurm_down
@@ -118,6 +121,12 @@ phase_preempt() {
     sleep 0.2
   done
   [[ "$(state "$jid")" == PENDING ]] || { cat "$WORK"/mnist-preemptible-"$jid".out; fail "preempt: job $jid was not requeued ($(state "$jid"))"; }
+  # Release the ~2 min hold only once both nodes have finished cleaning up the first attempt
+  # (a requeued job keeps its id: its new steps must not meet the old steps' leftovers).
+  for ((i = 0; i < 150; i++)); do
+    [[ "$(sinfo -h -N -o '%t' | sort -u | tr '\n' ' ')" == "idle " ]] && break
+    sleep 0.2
+  done
   scontrol update jobid="$jid" starttime=now
   st="$(wait_state "$jid" 240 COMPLETED FAILED CANCELLED TIMEOUT NODE_FAIL)" || true
   [[ "$st" == COMPLETED ]] || { cat "$WORK"/mnist-preemptible-"$jid".out; fail "preempt: job $jid ended $st"; }
@@ -150,9 +159,9 @@ phase_nodeloss() {
   local st lost_state; st="$(wait_state "$jid" 120 NODE_FAIL FAILED COMPLETED CANCELLED)" || true
   lost_state="$st $(exitcode "$jid")"
   grep -q 'fatal: no progress for' "$out" || { cat "$out"; fail "nodeloss: the watchdog did not end the ranks"; }
-  grep -qE 'task [0-9]+: Exited with exit code 6' "$out" && grep -q 'mnist_dist exited with code 6' "$out" ||
+  grep -qE 'tasks? [0-9,-]+: Exited with exit code 6' "$out" && grep -q 'mnist_dist exited with code 6' "$out" ||
     { cat "$out"; fail "nodeloss: no rank exited with code 6 (the watchdog's), or train.sbatch did not report it"; }
-  say "nodeloss: job $jid $st $(exitcode "$jid"); ranks: $(grep -oE 'task [0-9]+: Exited with exit code [0-9]+' "$out" | sort -u | tr '\n' ';')"
+  say "nodeloss: job $jid $st $(exitcode "$jid"); ranks: $(grep -oE 'tasks? [0-9,-]+: Exited with exit code [0-9]+' "$out" | sort -u | tr '\n' ';')"
   local newest side
   newest="$(find "$ck" -maxdepth 1 -name '*.h5' -printf '%T@ %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)"
   side="$newest.sha256"
