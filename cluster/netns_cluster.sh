@@ -16,6 +16,10 @@
 #   mpirun-args     the mpirun options that launch across the hosts (agent, interfaces, btl)
 #   pids HOST       the pids of every process in HOST's network namespace
 #   kill HOST [SIG] send SIG (default KILL) to every process of HOST ("lose a node")
+#   shape RATE [DELAY] | shape off
+#                   limit every host's link to RATE (tc units: 1gbit, 10gbit, 25gbit) in both
+#                   directions (a tbf on the host's eth0 and on its bridge-side veth); DELAY (e.g.
+#                   200us) adds netem delay, where the kernel has the netem qdisc; off removes both
 #   agent HOST ...  the rsh agent itself (Open MPI's plm_rsh_agent): enters HOST, runs the rest
 #                   as a shell command, as ssh would
 # Environment: NETNS_CLUSTER_NAME (default mdc; 2-8 chars [a-z][a-z0-9]*), NETNS_CLUSTER_SUBNET
@@ -29,7 +33,7 @@ NAME="${NETNS_CLUSTER_NAME:-mdc}"
 SUBNET="${NETNS_CLUSTER_SUBNET:-10.77.0}"
 BASE="${NETNS_CLUSTER_DIR:-/tmp/mnist_dist_netns}"
 
-usage() { echo "Usage: cluster/$PROG [--name NAME] [--subnet A.B.C] up N|down|run HOST CMD...|status|hosts|hostfile SLOTS|mpirun-args|pids HOST|kill HOST [SIG]"; }
+usage() { echo "Usage: cluster/$PROG [--name NAME] [--subnet A.B.C] up N|down|run HOST CMD...|status|hosts|hostfile SLOTS|mpirun-args|pids HOST|kill HOST [SIG]|shape RATE [DELAY]|shape off"; }
 say() { echo "$PROG: $*" >&2; }
 die() { echo "$PROG: error: $1" >&2; exit "${2:-1}"; }
 
@@ -37,7 +41,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --name) [[ $# -ge 2 ]] || die "--name needs a value" 2; NAME="$2"; shift 2 ;;
     --subnet) [[ $# -ge 2 ]] || die "--subnet needs a value" 2; SUBNET="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$SELF"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$SELF"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -178,6 +182,53 @@ write_hostfile() {
   echo "$DIR/hostfile"
 }
 
+# ---- shape: a slower, longer link (tc) ---------------------------------------------------------
+# Both ends of each host's veth get a tbf at RATE, as a host's NIC limits both directions: eth0
+# (inside the host) limits what the host sends, NAMEvI (on the bridge) what it receives. The delay
+# goes on eth0 only, so that a packet from host to host is delayed once (DELAY one way).
+shape_dev() {  # HOST|"" DEV RATE DELAY
+  local h="$1" dev="$2" rate="$3" delay="$4" tcx=(tc)
+  [[ -z "$h" ]] || tcx=(in_host "$h" tc)
+  "${tcx[@]}" qdisc del dev "$dev" root 2>/dev/null || true
+  [[ "$rate" == off ]] && return 0
+  local bytes_per_s burst
+  bytes_per_s="$(rate_bytes "$rate")"
+  # A bucket of 2 ms at RATE (at least 128 KB: veth sends 64 KB GSO packets), so that the
+  # 1 ms timer tick cannot starve a fast link.
+  burst=$((bytes_per_s / 500)); ((burst >= 131072)) || burst=131072
+  if [[ -n "$delay" ]]; then
+    "${tcx[@]}" qdisc add dev "$dev" root handle 1: netem delay "$delay" limit 100000 2>"$DIR/tc.err" ||
+      die "cannot add 'netem delay $delay' on $dev: $(cat "$DIR/tc.err") (this kernel lacks the netem qdisc, sch_netem; shape the rate alone)" 1
+    "${tcx[@]}" qdisc add dev "$dev" parent 1:1 handle 10: tbf rate "$rate" burst "$burst" latency 100ms
+  else
+    "${tcx[@]}" qdisc add dev "$dev" root handle 1: tbf rate "$rate" burst "$burst" latency 100ms
+  fi
+}
+
+rate_bytes() {  # tc rate (Nkbit|Nmbit|Ngbit|Nbit) -> bytes per second
+  [[ "$1" =~ ^([0-9]+)(bit|kbit|mbit|gbit)$ ]] || die "rate '$1' must be a number with bit, kbit, mbit or gbit (e.g. 10gbit)" 2
+  local n="${BASH_REMATCH[1]}" mult=1
+  case "${BASH_REMATCH[2]}" in kbit) mult=1000 ;; mbit) mult=1000000 ;; gbit) mult=1000000000 ;; esac
+  echo $((n * mult / 8))
+}
+
+do_shape() {
+  [[ $# -ge 1 && $# -le 2 ]] || die "shape needs RATE [DELAY] or off" 2
+  local rate="$1" delay="${2:-}" i=0 h
+  if [[ "$rate" != off ]]; then
+    rate_bytes "$rate" >/dev/null
+    [[ -z "$delay" || "$delay" =~ ^[0-9]+(us|ms)$ ]] || die "delay '$delay' must be like 200us or 1ms" 2
+  fi
+  command -v tc >/dev/null || die "'tc' not found (apt-get install iproute2)" 2
+  for h in $(hosts); do
+    i=$((i + 1))
+    shape_dev "$h" eth0 "$rate" "$delay"
+    shape_dev "" "${NAME}v$i" "$rate" ""
+  done
+  if [[ "$rate" == off ]]; then say "links of cluster '$NAME' unshaped"
+  else say "links of cluster '$NAME' shaped: $rate${delay:+, $delay each way}"; fi
+}
+
 require_up() { [[ -f "$DIR/created" ]] || die "cluster '$NAME' is not up (run: cluster/$PROG --name $NAME up N)" 2; }
 
 case "$cmd" in
@@ -215,5 +266,6 @@ case "$cmd" in
     [[ $# -ge 1 ]] || die "kill needs HOST" 2
     check_host "$1"
     kill_host_processes "$1" "${2:-KILL}" ;;
+  shape) need_root; require_up; do_shape "$@" ;;
   *) usage >&2; die "unknown command '$cmd'" 2 ;;
 esac

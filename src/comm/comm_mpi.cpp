@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <climits>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -131,10 +132,22 @@ std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm) {
   return std::make_unique<MpiCommunicator>(comm);
 }
 
+void prepare_mpi_environment() {
+#ifdef OPEN_MPI
+  // Open MPI's non-blocking all-reduce (coll/libnbc, our gradient buckets) takes a binomial tree
+  // for fewer than 4 ranks or an in-place buffer, that is always for us: a reduce to rank 0, then
+  // a broadcast, the whole bucket twice and one direction at a time. The ring (reduce-scatter +
+  // all-gather) sends each rank's share both ways at once: 1.6-1.8x faster between hosts
+  // (docs/performance.md). A value the user set is kept (0 gives Open MPI its own choice back).
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", /*overwrite=*/0);
+#endif
+}
+
 std::unique_ptr<Communicator> make_mpi_world_communicator() {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
+    prepare_mpi_environment();
     int provided = 0;
     MD_MPI(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
     static MpiSession session;  // MPI_Finalize at exit, after every communicator is gone

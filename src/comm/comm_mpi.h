@@ -11,6 +11,11 @@
 
 namespace mnist_dist {
 
+// Settings that must be in the environment before MPI_Init (make_mpi_world_communicator calls
+// it; a program that initialises MPI itself calls it first): Open MPI's ring for non-blocking
+// all-reduces, unless OMPI_MCA_coll_libnbc_iallreduce_algorithm is set already.
+void prepare_mpi_environment();
+
 // Wraps `comm` (duplicated; the duplicate is freed on destruction). MPI must be initialised.
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm);
 

@@ -31,6 +31,7 @@ std::vector<std::pair<size_t, size_t>> ranges_for(size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  prepare_mpi_environment();  // the libnbc ring, as mnist_dist (OMPI_MCA_... overrides)
   MPI_Init(&argc, &argv);
   auto comm = make_mpi_communicator(MPI_COMM_WORLD);
   const int n = comm->size(), rank = comm->rank();

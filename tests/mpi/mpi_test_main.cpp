@@ -8,8 +8,10 @@
 #include <cstdio>
 
 #include "app/threads.h"
+#include "comm/comm_mpi.h"
 
 int main(int argc, char** argv) {
+  mnist_dist::prepare_mpi_environment();  // as mnist_dist does before MPI_Init
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   ::testing::InitGoogleTest(&argc, argv);

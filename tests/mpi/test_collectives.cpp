@@ -2,6 +2,7 @@
 // all-reduce equal to one plain MPI_Allreduce, replica hash check, idle broadcast.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -114,6 +115,30 @@ TEST(GradientBuckets, BucketedSumEqualsOnePlainAllreduce) {
       for (size_t i = lo; i < hi; ++i) ok &= grads[i] == plain[i];
     }
   EXPECT_TRUE(all_ranks(ok));
+}
+
+// prepare_mpi_environment (run before MPI_Init, as in mnist_dist) hands Open MPI's non-blocking
+// all-reduce the ring: read back through the MPI tool interface, the value MPI_Init took.
+TEST(MpiEnvironment, NonBlockingAllreduceUsesTheRing) {
+#ifndef OPEN_MPI
+  GTEST_SKIP() << "the libnbc algorithm is Open MPI's";
+#else
+  int provided = 0;
+  ASSERT_EQ(MPI_T_init_thread(MPI_THREAD_SINGLE, &provided), MPI_SUCCESS);
+  int index = -1;
+  if (MPI_T_cvar_get_index("coll_libnbc_iallreduce_algorithm", &index) != MPI_SUCCESS) {
+    MPI_T_finalize();
+    GTEST_SKIP() << "this Open MPI has no coll_libnbc_iallreduce_algorithm";
+  }
+  MPI_T_cvar_handle handle;
+  int count = 0, value = -1;
+  ASSERT_EQ(MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count), MPI_SUCCESS);
+  ASSERT_EQ(MPI_T_cvar_read(handle, &value), MPI_SUCCESS);
+  MPI_T_cvar_handle_free(&handle);
+  MPI_T_finalize();
+  const char* user = std::getenv("MD_TEST_USER_NBC_ALGORITHM");  // set only by a run that overrides it
+  EXPECT_EQ(value, user ? std::atoi(user) : 1) << "1 is the ring (0: Open MPI's own choice, a binomial tree)";
+#endif
 }
 
 TEST(ReplicaCheck, IdenticalReplicasPassAndAPerturbedOneIsNamed) {
