@@ -124,6 +124,11 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--weight-decay", f.weight_decay,
                  "adamw: the decoupled weight decay (default 0.01, as PyTorch's AdamW)")
       ->check(kNonNegative);
+  app.add_option("--dropout", f.cfg.dropout,
+                 "Inverted dropout after the two hidden dense layers, this fraction of their units "
+                 "(training only; the mask follows each sample, whatever the world size; 0 = none)")
+      ->check(CLI::Range(0.0f, 0.95f))
+      ->capture_default_str();
   app.add_option("--seed", f.cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
       ->capture_default_str();
   app.add_option("--threads", f.cfg.threads,

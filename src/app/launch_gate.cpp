@@ -103,6 +103,7 @@ Fingerprint launch_fingerprint(const TrainConfig& c, const std::string& device) 
                    " scale-ref " + std::to_string(ls.scale_reference_batch),
                ""});
   f.push_back({"weight-decay", fmt_float(c.weight_decay, "%.9g"), fmt_float(c.weight_decay, "%g")});
+  f.push_back({"dropout", fmt_float(c.dropout, "%.9g"), fmt_float(c.dropout, "%g")});
   f.push_back({"tf32", c.tf32 ? "on" : "off", ""});
   // When training ends: every rank must stop after the same epoch.
   f.push_back({"early-stopping",

@@ -3,6 +3,8 @@
 // the one place MNIST_DIST_NO_AVX512 / MNIST_DIST_NO_FUSION are read); set them to override.
 #pragma once
 
+#include <cstdint>
+
 #include "core/kernel_choice.h"
 
 namespace mnist_dist {
@@ -22,6 +24,11 @@ struct Context {
   Communicator* comm = nullptr;      // SyncBN statistics are reduced through it when set
   bool sync_bn = true;               // false: per-replica BatchNorm statistics (--bn local)
   CudaContext* cuda = nullptr;       // the CUDA backend's context (null on CPU)
+  // Training noise keyed by global sample (dropout): the trainer sets, before each training
+  // forward, the key of the pass (run seed, epoch, micro-step) and the position in the global
+  // batch of the batch's first row (row i of this rank's slice is noise_first_row + i).
+  uint64_t noise_key = 0;
+  uint64_t noise_first_row = 0;
 };
 
 }  // namespace mnist_dist

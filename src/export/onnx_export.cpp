@@ -195,6 +195,8 @@ std::string add_layers(onnx::GraphProto* g, const Model& model, const OnnxExport
         GraphBuilder::scalar(n, "transB", int64_t{1});  // W is (out, in), as in nn.Linear
         break;
       }
+      case LayerKind::kDropout:
+        continue;  // the identity at inference
       case LayerKind::kCustom:
         throw UserError("cannot export layer '" + name + "' of kind '" + layer.kind() + "' to ONNX");
     }

@@ -13,5 +13,6 @@ LayerPtr make_dense_cpu(const DenseConfig& config);
 LayerPtr make_relu_cpu();
 LayerPtr make_maxpool2_cpu();
 LayerPtr make_flatten_cpu();
+LayerPtr make_dropout_cpu(const DropoutConfig& cfg);
 
 }  // namespace mnist_dist

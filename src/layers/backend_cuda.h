@@ -15,6 +15,7 @@ LayerPtr make_dense_cuda(const DenseConfig& config);
 LayerPtr make_relu_cuda();
 LayerPtr make_maxpool2_cuda();
 LayerPtr make_flatten_cuda();
+LayerPtr make_dropout_cuda(const DropoutConfig& cfg);
 // Fused softmax cross-entropy; logits, labels, dlogits and predictions in device memory.
 std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent_cuda();
 

@@ -11,6 +11,7 @@ LayerPtr make_dense_cuda(const DenseConfig&) { no_cuda(); }
 LayerPtr make_relu_cuda() { no_cuda(); }
 LayerPtr make_maxpool2_cuda() { no_cuda(); }
 LayerPtr make_flatten_cuda() { no_cuda(); }
+LayerPtr make_dropout_cuda(const DropoutConfig&) { no_cuda(); }
 std::unique_ptr<SoftmaxCrossEntropy> make_softmax_xent_cuda() { no_cuda(); }
 
 }  // namespace mnist_dist

@@ -1,6 +1,7 @@
 // Layer constructors by backend: the backend is fixed here, when a layer is built.
 #include "layers/backend_cpu.h"
 #include "layers/backend_cuda.h"
+#include "layers/dropout.h"
 #include "layers/elementwise.h"
 
 namespace mnist_dist {
@@ -20,6 +21,9 @@ LayerPtr make_maxpool2(Backend b) {
 }
 LayerPtr make_flatten(Backend b) {
   return b == Backend::kCuda ? make_flatten_cuda() : make_flatten_cpu();
+}
+LayerPtr make_dropout(Backend b, const DropoutConfig& c) {
+  return b == Backend::kCuda ? make_dropout_cuda(c) : make_dropout_cpu(c);
 }
 
 }  // namespace mnist_dist

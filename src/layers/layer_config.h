@@ -2,9 +2,11 @@
 // the configurable layers (Conv2dConfig, BatchNormConfig, DenseConfig), backend-independent.
 #pragma once
 
+#include <cstdint>
+
 namespace mnist_dist {
 
-enum class LayerKind { kConv2d, kBatchNorm, kRelu, kMaxPool2, kFlatten, kDense, kCustom };
+enum class LayerKind { kConv2d, kBatchNorm, kRelu, kMaxPool2, kFlatten, kDense, kDropout, kCustom };
 
 // The kind's name as in model summaries and messages: "conv2d", "batchnorm", ...
 inline const char* kind_name(LayerKind k) {
@@ -15,6 +17,7 @@ inline const char* kind_name(LayerKind k) {
     case LayerKind::kMaxPool2: return "maxpool2";
     case LayerKind::kFlatten: return "flatten";
     case LayerKind::kDense: return "dense";
+    case LayerKind::kDropout: return "dropout";
     case LayerKind::kCustom: break;
   }
   return "custom";
@@ -46,6 +49,13 @@ struct BatchNormConfig {
 struct DenseConfig {
   int in_features = 1;
   int out_features = 1;
+};
+
+// Inverted dropout in training (kept units scaled by 1 / (1 − rate)), the identity in evaluation.
+// salt tells the model's dropout layers apart (different masks at the same position).
+struct DropoutConfig {
+  float rate = 0.0f;
+  uint64_t salt = 0;
 };
 
 }  // namespace mnist_dist

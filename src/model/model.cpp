@@ -9,6 +9,7 @@
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
 #include "layers/dense.h"
+#include "layers/dropout.h"
 #include "layers/elementwise.h"
 #include "layers/fusion.h"
 
@@ -17,7 +18,7 @@ namespace mnist_dist {
 std::vector<std::string> model_names() { return {"seed", "lenet5"}; }
 
 Model::Model(const std::string& arch, Backend backend, Shape input, int num_classes,
-             int max_batch)
+             int max_batch, float dropout)
     : arch_(arch),
       backend_(backend),
       input_(input),
@@ -27,6 +28,10 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
   const Backend b = backend;
   const int c0 = input.c;
   auto flat = [&](int c, int h, int w) { return c * h * w; };
+  // --dropout: after each hidden dense layer's ReLU (none at 0, so the layers are as without it).
+  auto dropout_after_hidden = [&](uint64_t salt) {
+    if (dropout > 0.0f) add(make_dropout(b, {dropout, salt}), "dropout" + std::to_string(salt));
+  };
   if (arch == "seed") {
     // conv 6@5×5 same → BN → ReLU → pool → conv 12@5×5 same → BN → ReLU → pool →
     // flatten 588 → dense 1200 → ReLU → dense 840 → ReLU → dense classes
@@ -41,8 +46,10 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
     add(make_flatten(b), "flatten");
     add(make_dense(b, {flat(12, input.h / 4, input.w / 4), 1200}), "dense1");
     add(make_relu(b), "relu3");
+    dropout_after_hidden(1);
     add(make_dense(b, {1200, 840}), "dense2");
     add(make_relu(b), "relu4");
+    dropout_after_hidden(2);
     add(make_dense(b, {840, num_classes}), "dense3");
   } else if (arch == "lenet5") {
     // Classic LeNet-5 for 28×28 input (C1 padded to keep 28×28), ReLU and max-pooling:
@@ -56,8 +63,10 @@ Model::Model(const std::string& arch, Backend backend, Shape input, int num_clas
     add(make_flatten(b), "flatten");
     add(make_dense(b, {flat(16, (input.h / 2 - 4) / 2, (input.w / 2 - 4) / 2), 120}), "dense1");
     add(make_relu(b), "relu3");
+    dropout_after_hidden(1);
     add(make_dense(b, {120, 84}), "dense2");
     add(make_relu(b), "relu4");
+    dropout_after_hidden(2);
     add(make_dense(b, {84, num_classes}), "dense3");
   } else {
     throw UserError("unknown model '" + arch + "': use --model seed or --model lenet5");

@@ -19,8 +19,10 @@ std::vector<std::string> model_names();
 
 class Model {
  public:
-  // input: per-sample (1, C, H, W); max_batch: the largest batch forward will see.
-  Model(const std::string& arch, Backend backend, Shape input, int num_classes, int max_batch);
+  // input: per-sample (1, C, H, W); max_batch: the largest batch forward will see; dropout:
+  // the rate of the dropout layers after the hidden dense layers' ReLUs (0: none).
+  Model(const std::string& arch, Backend backend, Shape input, int num_classes, int max_batch,
+        float dropout = 0.0f);
   Model(Model&&) = default;
   Model& operator=(Model&&) = default;
 

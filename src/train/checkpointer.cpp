@@ -111,7 +111,7 @@ std::string Checkpointer::config_json() const {
                       {"batch_size", cfg_.batch_size}, {"lr", cfg_.lr},
                       {"seed", cfg_.seed},           {"bn", cfg_.sync_bn ? "sync" : "local"},
                       {"drop_last", cfg_.drop_last}, {"data", cfg_.data_dir},
-                      {"accumulate", cfg_.accumulate},
+                      {"accumulate", cfg_.accumulate}, {"dropout", cfg_.dropout},
                       {"world_size", comm_.size()}};
   return j.dump();
 }

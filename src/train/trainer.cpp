@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "cuda/batch_stager.h"
 #include "cuda/cuda_runtime_api.h"
+#include "core/rng.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
 #include "io/model_io.h"
@@ -61,6 +62,12 @@ EpochSums operator+(EpochSums a, const LossStats& s) {
   return a;
 }
 
+// The key of a training pass's noise (dropout): the run's seed, the epoch and the micro-step of
+// the epoch, so that a resumed run or another world size draws the same masks.
+uint64_t noise_key(uint64_t seed, int epoch, size_t micro_step) {
+  return mix64(mix64(seed ^ 0x6A09E667F3BCC909ull) ^ (static_cast<uint64_t>(epoch) << 40) ^ micro_step);
+}
+
 // One epoch's steps [begin, last_step) and what they summed so far on this rank.
 struct EpochRun {
   int epoch = 0;
@@ -81,7 +88,7 @@ struct Trainer::Impl {
         backend(cuda_ctx != nullptr ? Backend::kCuda : Backend::kCpu),
         reader(data::ShardReader::open(c.data_dir, "train")),
         plan(plan_model(cfg, comm, reader)),
-        model(cfg.model, backend, plan.input, reader.num_classes(), plan.max_batch),
+        model(cfg.model, backend, plan.input, reader.num_classes(), plan.max_batch, cfg.dropout),
         loss(make_softmax_xent(backend)),
         adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f, c.weight_decay}, model.arena().param_count(), backend),
         dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
@@ -132,6 +139,9 @@ struct Trainer::Impl {
       x = d.images;
       y = d.labels;
     }
+    // Dropout's masks follow the samples' places in the global batch, not this rank's slice.
+    ctx.noise_key = noise_key(cfg.seed, b.epoch, b.step);
+    ctx.noise_first_row = data::EpochSampler::slice_bounds(b.global_n, comm.rank(), comm.size()).first;
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(group_samples);
     if (micro == 0) adam.set_lr(schedule.at(adam.steps()));
@@ -210,8 +220,10 @@ struct Trainer::Impl {
     char optimizer[64] = "Adam";
     if (cfg.weight_decay > 0.0f)
       std::snprintf(optimizer, sizeof optimizer, "AdamW (weight decay %g)", static_cast<double>(cfg.weight_decay));
-    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s; %s %s; %s",
-             cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local",
+    char dropout[48] = "";
+    if (cfg.dropout > 0.0f) std::snprintf(dropout, sizeof dropout, "; dropout %g", static_cast<double>(cfg.dropout));
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s%s; %s %s; %s",
+             cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local", dropout,
              optimizer, schedule.describe().c_str(), sync->describe().c_str());
   }
 

@@ -29,6 +29,7 @@ struct TrainConfig {
   int eval_batch_size = 256;      // per forward pass during evaluation
   float lr = 1e-3f;
   float weight_decay = 0.0f;      // > 0: AdamW's decoupled weight decay (--optimizer adamw)
+  float dropout = 0.0f;           // > 0: inverted dropout after the hidden dense layers (--dropout)
   LrScheduleConfig lr_schedule;   // --lr-schedule & co. (constant by default)
   uint64_t seed = 1;              // initial weights and the per-epoch shuffles
   int threads = 0;                // 0: cores / local ranks

@@ -88,6 +88,26 @@ TEST_F(TrainE2E, AdamWIsNamedAndLearns) {
   EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
 }
 
+// Dropout: named in the start line; it learns; the saved model exports to ONNX without any
+// dropout node (dropout is the identity at inference).
+TEST_F(TrainE2E, DropoutIsNamedLearnsAndStaysOutOfTheExport) {
+  const fs::path dir = fs::temp_directory_path() / ("md_drop_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string model = (dir / "m.h5").string(), onnx = (dir / "m.onnx").string();
+  const auto r = run_command(kDist + " --device cpu --data " + data() + " --dropout 0.3 --max-steps 10 --threads 1 --save " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bn sync; dropout 0.3; Adam"), std::string::npos) << r.output;
+  EXPECT_GE(last_value(r.output, "Test accuracy: "), 0.5) << r.output;
+  const auto e = run_command(kDist + " export --checkpoint " + model + " --onnx " + onnx);
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  std::ifstream f(onnx, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find("Gemm"), std::string::npos);
+  for (const char* node : {"Dropout", "dropout1", "dropout2"})  // the op type, our layers' names
+    EXPECT_EQ(bytes.find(node), std::string::npos) << node << " in the ONNX graph";
+  fs::remove_all(dir);
+}
+
 // Early stopping with a min-delta no epoch can beat: epoch 1 stays the best, the run stops after
 // patience 2 more epochs, and the test and --save use epoch 1's weights — the very weights
 // --save-best wrote after epoch 1 — and the test report says so.
@@ -174,6 +194,8 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
       {"--data " + data() + " --bn global", "--bn"},
       {"--data " + data() + " --weight-decay 0.1", "add --optimizer adamw"},
       {"--data " + data() + " --accumulate 0", "--accumulate"},
+      {"--data " + data() + " --dropout 1", "--dropout"},
+      {"--data " + data() + " --dropout -0.1", "--dropout"},
       {"--data " + data() + " --lr-schedule exponential --max-steps 1", "needs --lr-gamma"},
       {"--data " + data() + " --lr-schedule cosine --warmup-steps 5 --max-steps 5", "leaves no steps"},
       {"--data " + data() + " --tf32 maybe", "--tf32"},
@@ -245,7 +267,7 @@ TEST(TrainHelp, DocumentsEveryFlag) {
                            "--warmup-steps INT:NON-NEGATIVE=0", "--lr-step-size", "--lr-gamma", "--lr-min",
                            "--scale-lr-with-batch INT:NON-NEGATIVE=0", "--optimizer TEXT:{adam,adamw}=adam",
                            "--weight-decay", "--accumulate INT:POSITIVE=1", "--early-stopping", "--monitor",
-                           "--min-delta", "--save-best"})
+                           "--min-delta", "--save-best", "--dropout FLOAT:FLOAT in [0 - 0.95]=0"})
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
 }
 

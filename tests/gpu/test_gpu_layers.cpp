@@ -10,6 +10,7 @@
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
 #include "layers/dense.h"
+#include "layers/dropout.h"
 #include "layers/elementwise.h"
 #include "test_util.h"
 
@@ -191,6 +192,21 @@ TEST(GpuFlatten, CopiesForwardAndBackward) {
   const std::vector<float> y = p.forward(random_vector(xs.size(), 90), xs, true);
   EXPECT_EQ(y, p.cpu_y);
   EXPECT_EQ(p.backward(random_vector(xs.size(), 91)), p.cpu_dx);
+}
+
+// The same hash on both sides (layers/dropout_mask.h) and one float multiply: the same bits, in
+// training (with a slice that starts at global row 64) and in evaluation (the identity).
+TEST(GpuDropout, SameMaskAndScalingAsCpuBitForBit) {
+  MD_REQUIRE_GPU();
+  const Shape xs{64, 1200, 1, 1};
+  LayerPair p(make_dropout(Backend::kCpu, {0.3f, 1}), make_dropout(Backend::kCuda, {0.3f, 1}), xs);
+  for (Context* c : {&p.cpu_ctx, &p.gpu_ctx}) c->noise_key = 0x5EED, c->noise_first_row = 64;
+  const std::vector<float> x = random_vector(xs.size(), 95);
+  const std::vector<float> y = p.forward(x, xs, true);
+  EXPECT_EQ(y, p.cpu_y);
+  EXPECT_NE(y, x) << "training dropped nothing";
+  EXPECT_EQ(p.backward(random_vector(xs.size(), 96)), p.cpu_dx);
+  EXPECT_EQ(p.forward(x, xs, false), x) << "evaluation is the identity";
 }
 
 }  // namespace
