@@ -21,6 +21,8 @@
 #                        the tests use 120 so that two test runs on one machine take turns)
 #   LOCAL_SLURM_INSTALL  1: apt-get install missing packages (default), 0: fail instead
 set -euo pipefail
+# shellcheck source=cluster/slurm_conf_common.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/slurm_conf_common.sh"
 
 PROG=local_slurm.sh
 DIR="${LOCAL_SLURM_DIR:-${TMPDIR:-/tmp}/mnist_dist_local_slurm}"
@@ -136,35 +138,17 @@ write_config() {
 # Single-node Slurm written by cluster/$PROG (see shared/SLURM_NOTES.md). Everything under $DIR.
 ClusterName=mnistdist
 SlurmctldHost=$HOST(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
-AuthType=auth/munge
-AuthInfo=socket=$SOCKET
-CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/run/slurmctld.pid
 SlurmdPidFile=$DIR/run/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-SlurmdParameters=config_overrides
-SchedulerParameters=batch_sched_delay=0
-DependencyParameters=kill_invalid_depend
-ReturnToService=2
-MailProg=/bin/true
-KillWait=5
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+$(slurm_conf_common "$SOCKET")
 EOF
 }
 

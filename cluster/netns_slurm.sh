@@ -20,6 +20,8 @@
 #   (SlurmdTimeout: a lost node is marked down after it; default 10, Slurm's own default is 300).
 # Ports 6817 (slurmctld, root namespace) and 6818 (slurmd, in each host) must be free.
 set -euo pipefail
+# shellcheck source=cluster/slurm_conf_common.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/slurm_conf_common.sh"
 
 PROG=netns_slurm.sh
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -91,13 +93,8 @@ write_config() {
 # Multi-node Slurm on network-namespace hosts, written by cluster/$PROG. Everything under $DIR.
 ClusterName=mnistdistnetns
 SlurmctldHost=$CTL($SUBNET.254)
-SlurmUser=root
-SlurmdUser=root
 SlurmctldPort=6817
 SlurmdPort=6818
-AuthType=auth/munge
-AuthInfo=socket=$SOCKET
-CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmctldPidFile=$DIR/run/slurmctld.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
@@ -107,24 +104,11 @@ SlurmdSpoolDir=$DIR/nodes/%n/spool
 SlurmdPidFile=$DIR/nodes/%n/slurmd.pid
 SlurmdLogFile=$DIR/nodes/%n/slurmd.log
 TmpFS=$DIR/nodes/%n/tmp
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-SlurmdParameters=config_overrides
-SchedulerParameters=batch_sched_delay=0
-DependencyParameters=kill_invalid_depend
-ReturnToService=2
-MailProg=/bin/true
 # A lost node is noticed after SlurmdTimeout (Slurm's default: 300 s).
 SlurmdTimeout=$SLURMD_TIMEOUT
 MessageTimeout=5
-KillWait=5
 InactiveLimit=0
+$(slurm_conf_common "$SOCKET")
 EOF
   for i in $(seq "$n"); do
     echo "NodeName=$NAME$i NodeAddr=$SUBNET.$i NodeHostname=$NAME$i CPUs=$CPUS RealMemory=2000 State=UNKNOWN" >>"$CONF"
