@@ -189,19 +189,18 @@ write_hostfile() {
 shape_dev() {  # HOST|"" DEV RATE DELAY
   local h="$1" dev="$2" rate="$3" delay="$4" tcx=(tc)
   [[ -z "$h" ]] || tcx=(in_host "$h" tc)
-  "${tcx[@]}" qdisc del dev "$dev" root 2>/dev/null || true
-  [[ "$rate" == off ]] && return 0
+  if [[ "$rate" == off ]]; then "${tcx[@]}" qdisc del dev "$dev" root 2>/dev/null || true; return 0; fi
   local bytes_per_s burst
   bytes_per_s="$(rate_bytes "$rate")"
   # A bucket of 2 ms at RATE (at least 128 KB: veth sends 64 KB GSO packets), so that the
   # 1 ms timer tick cannot starve a fast link.
   burst=$((bytes_per_s / 500)); ((burst >= 131072)) || burst=131072
   if [[ -n "$delay" ]]; then
-    "${tcx[@]}" qdisc add dev "$dev" root handle 1: netem delay "$delay" limit 100000 2>"$DIR/tc.err" ||
-      die "cannot add 'netem delay $delay' on $dev: $(cat "$DIR/tc.err") (this kernel lacks the netem qdisc, sch_netem; shape the rate alone)" 1
+    "${tcx[@]}" qdisc del dev "$dev" root 2>/dev/null || true
+    "${tcx[@]}" qdisc add dev "$dev" root handle 1: netem delay "$delay" limit 100000
     "${tcx[@]}" qdisc add dev "$dev" parent 1:1 handle 10: tbf rate "$rate" burst "$burst" latency 100ms
   else
-    "${tcx[@]}" qdisc add dev "$dev" root handle 1: tbf rate "$rate" burst "$burst" latency 100ms
+    "${tcx[@]}" qdisc replace dev "$dev" root handle 1: tbf rate "$rate" burst "$burst" latency 100ms
   fi
 }
 
@@ -220,6 +219,12 @@ do_shape() {
     [[ -z "$delay" || "$delay" =~ ^[0-9]+(us|ms)$ ]] || die "delay '$delay' must be like 200us or 1ms" 2
   fi
   command -v tc >/dev/null || die "'tc' not found (apt-get install iproute2)" 2
+  # Probed in a throwaway network namespace, so that a kernel without netem leaves the links as
+  # they were.
+  if [[ -n "$delay" ]] && ! unshare --net sh -c 'ip link add mdprobe0 type veth peer name mdprobe1 &&
+       tc qdisc add dev mdprobe0 root netem delay 1ms' >/dev/null 2>&1; then
+    die "this kernel has no netem qdisc (sch_netem): a delay cannot be added; shape the rate alone (links unchanged)" 1
+  fi
   for h in $(hosts); do
     i=$((i + 1))
     shape_dev "$h" eth0 "$rate" "$delay"

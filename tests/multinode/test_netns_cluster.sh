@@ -63,6 +63,33 @@ else
   say "SKIP(mpi part): no mpirun or $MPI_HELLO"
 fi
 
+# shape: a token bucket on both ends of every link; bad input exit 2; a delay either shows netem
+# on the host side or (a kernel without sch_netem) is refused with the links left as they were.
+set +e
+"$CLUSTER" shape fast 2>/dev/null; rc_bad=$?
+set -e
+[[ "$rc_bad" == 2 ]] || fail "shape with a bad rate must exit 2 (got $rc_bad)"
+"$CLUSTER" shape 1gbit >/dev/null
+for i in 1 2 3; do
+  "$CLUSTER" run "mdth$i" tc qdisc show dev eth0 | grep -q 'tbf.*rate 1Gbit' || fail "mdth$i eth0 has no 1Gbit tbf"
+  tc qdisc show dev "mdthv$i" | grep -q 'tbf.*rate 1Gbit' || fail "mdthv$i (bridge end) has no 1Gbit tbf"
+done
+set +e
+"$CLUSTER" shape 1gbit 200us >/dev/null 2>&1; rc_delay=$?
+set -e
+if ((rc_delay == 0)); then
+  "$CLUSTER" run mdth1 tc qdisc show dev eth0 | grep -q 'netem.*delay 200us' || fail "shape 1gbit 200us: no netem delay on mdth1"
+else
+  [[ "$rc_delay" == 1 ]] || fail "shape with a delay the kernel cannot do must exit 1 (got $rc_delay)"
+  "$CLUSTER" run mdth1 tc qdisc show dev eth0 | grep -q 'tbf.*rate 1Gbit' || fail "a refused delay changed mdth1's link"
+fi
+"$CLUSTER" shape off >/dev/null
+for i in 1 2 3; do
+  ! "$CLUSTER" run "mdth$i" tc qdisc show dev eth0 | grep -qE 'tbf|netem' || fail "shape off left a qdisc on mdth$i"
+  ! tc qdisc show dev "mdthv$i" | grep -qE 'tbf|netem' || fail "shape off left a qdisc on mdthv$i"
+done
+say "shape: tbf on both ends of each link, delay $( ((rc_delay == 0)) && echo applied || echo 'refused (no netem), links unchanged'), off clears, bad rate exit 2"
+
 # kill HOST: that host's processes end, the others live.
 "$CLUSTER" run mdth2 sleep 300 &
 "$CLUSTER" run mdth3 sleep 300 &

@@ -127,6 +127,10 @@ phase_preempt() {
     [[ "$(sinfo -h -N -o '%t' | sort -u | tr '\n' ' ')" == "idle " ]] && break
     sleep 0.2
   done
+  # slurmd revoked the first attempt's credential when it killed it, and refuses any credential
+  # of the same job created in that second or before ("Job credential revoked", seen in CI when
+  # the release came 0.2 s after the requeue): let the clock pass it.
+  sleep 2
   scontrol update jobid="$jid" starttime=now
   st="$(wait_state "$jid" 240 COMPLETED FAILED CANCELLED TIMEOUT NODE_FAIL)" || true
   [[ "$st" == COMPLETED ]] || { cat "$WORK"/mnist-preemptible-"$jid".out; fail "preempt: job $jid ended $st"; }
