@@ -79,7 +79,7 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   for (const char* name : {"model", "epochs", "max-steps", "batch-size", "lr", "seed", "bn", "drop-last", "device",
                            "grad-exchange", "bucket-mb", "hash-check-every", "checkpoint-every", "checkpoint-dir",
                            "resume", "data", "lr-schedule", "weight-decay", "tf32", "early-stopping",
-                           "accumulate"})
+                           "accumulate", "augment"})
     EXPECT_NE(value(base, name), "<missing>") << name;
   TrainConfig d = c;
   d.lr = 0.01f;
@@ -93,6 +93,10 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   d = c;
   d.weight_decay = 0.01f;
   EXPECT_NE(value(launch_fingerprint(d, "cpu"), "weight-decay"), value(base, "weight-decay"));
+  d = c;
+  d.augment_shift = 2;
+  EXPECT_EQ(value(launch_fingerprint(d, "cpu"), "augment"), "shift:2");
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "augment"), value(base, "augment"));
   d = c;
   d.tf32 = false;
   EXPECT_NE(value(launch_fingerprint(d, "cpu"), "tf32"), value(base, "tf32"));
