@@ -22,6 +22,7 @@
 #include "report/cli_flags.h"
 #include "report/console.h"
 #include "report/run_recorder.h"
+#include "train/augment.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 
@@ -58,6 +59,7 @@ struct TrainFlags {
   std::string run_dir;
   std::string progress = "auto";
   std::string checkpoint_every = "epoch";
+  std::string augment = "none";
   bool quiet = false;
   int log_every = 100;
 };
@@ -130,6 +132,15 @@ void add_training_flags(CLI::App& app, TrainFlags& f) {
       ->check(CLI::Range(0.0f, 0.95f))
       ->capture_default_str();
   app.add_option("--seed", f.cfg.seed, "Seed of the initial weights and of the per-epoch shuffles")
+      ->capture_default_str();
+  app.add_option("--augment", f.augment,
+                 "Training images only: none, or shift:N (each image moved by a random dx, dy in "
+                 "[-N, N] with zero fill, N 1..8; drawn from --seed, the epoch and the sample)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return data::parse_augment(v) >= 0 ? std::string() : "'" + v + "' is not accepted: use " + data::augment_forms();
+          },
+          "{none,shift:N}"))
       ->capture_default_str();
   app.add_option("--threads", f.cfg.threads,
                  "CPU threads per rank (0 = the cores this process may use / ranks on the node)")
@@ -227,6 +238,7 @@ void check_flags(TrainFlags& f) {
   if (f.optimizer == "adam" && f.weight_decay > 0.0)
     throw CLI::ValidationError("--weight-decay is AdamW's decoupled decay: add --optimizer adamw (Adam here has no L2 term)");
   f.cfg.weight_decay = f.optimizer == "adamw" ? static_cast<float>(f.weight_decay < 0.0 ? 0.01 : f.weight_decay) : 0.0f;
+  f.cfg.augment_shift = data::parse_augment(f.augment);
   f.cfg.loss_read_every = f.log_every;
   f.cfg.checkpoint_every = 0;
   if (f.checkpoint_every == "epoch") return;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "train/augment.h"
 #include "train/replica_check.h"
 
 namespace mnist_dist {
@@ -98,6 +99,14 @@ void Checkpointer::check_compatible(const CheckpointMeta& m, const std::string& 
   if (accumulate != cfg_.accumulate)
     throw UserError(path + " was written with --accumulate " + std::to_string(accumulate) +
                     "; resume with the same (its position counts micro-steps of that group size)");
+  std::string augment = "none";  // checkpoints from before --augment existed: none
+  try {
+    augment = nlohmann::json::parse(m.config_json).value("augment", std::string("none"));
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (augment != data::augment_name(cfg_.augment_shift))
+    throw UserError(path + " was written with --augment " + augment +
+                    "; resume with the same (the run's images depend on it)");
   if (m.seed != cfg_.seed)
     throw UserError(path + " was written with --seed " + std::to_string(m.seed) + "; resume with the same seed");
   if (m.train_samples != static_cast<int64_t>(train_samples_) || m.drop_last != cfg_.drop_last)
@@ -112,6 +121,7 @@ std::string Checkpointer::config_json() const {
                       {"seed", cfg_.seed},           {"bn", cfg_.sync_bn ? "sync" : "local"},
                       {"drop_last", cfg_.drop_last}, {"data", cfg_.data_dir},
                       {"accumulate", cfg_.accumulate}, {"dropout", cfg_.dropout},
+                      {"augment", data::augment_name(cfg_.augment_shift)},
                       {"world_size", comm_.size()}};
   return j.dump();
 }

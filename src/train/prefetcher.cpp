@@ -6,11 +6,12 @@
 namespace mnist_dist::data {
 
 Prefetcher::Prefetcher(ShardReader& reader, const EpochSampler& sampler, int rank, int world,
-                       size_t first_step, size_t last_step, int depth)
+                       size_t first_step, size_t last_step, Augment augment, int depth)
     : reader_(reader),
       sampler_(sampler),
       rank_(rank),
       world_(world),
+      augment_(augment),
       next_step_(first_step),
       last_step_(last_step),
       ring_(static_cast<size_t>(depth < 1 ? 1 : depth) + 1) {
@@ -22,6 +23,7 @@ Prefetcher::Prefetcher(ShardReader& reader, const EpochSampler& sampler, int ran
     b.labels.resize(max_n);
   }
   staging_.resize(max_n * pixels);
+  if (augment_.enabled()) shifted_.resize(pixels);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -48,7 +50,17 @@ void Prefetcher::run() {
       const auto [idx, n] = sampler_.slice(step, rank_, world_);
       reader_.read_indices(idx, n, staging_.data(), b.labels.data());
       const float scale = 1.0f / 255.0f;
-      for (size_t i = 0; i < n * pixels; ++i) b.images[i] = staging_[i] * scale;
+      if (augment_.enabled()) {  // shift each image by its sample's draw, then convert
+        const int rows = static_cast<int>(reader_.rows()), cols = static_cast<int>(reader_.cols());
+        for (size_t s = 0; s < n; ++s) {
+          const Shift d = draw_shift(augment_.seed, sampler_.epoch(), idx[s], augment_.max_shift);
+          shift_image(staging_.data() + s * pixels, shifted_.data(), rows, cols, d);
+          float* out = b.images.data() + s * pixels;
+          for (size_t i = 0; i < pixels; ++i) out[i] = shifted_[i] * scale;
+        }
+      } else {
+        for (size_t i = 0; i < n * pixels; ++i) b.images[i] = staging_[i] * scale;
+      }
       b.epoch = sampler_.epoch();
       b.step = step;
       b.n = static_cast<int>(n);

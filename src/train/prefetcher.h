@@ -1,7 +1,8 @@
 // Batch prefetcher: a thread that reads this rank's slice of the next global batches from the
 // shards (ShardReader::read_indices), converts pixels to float in [0, 1] and hands them over
 // through a small ring of buffers (double-buffered by default), so the step loop never waits
-// on I/O when reading keeps up. The time the consumer spent waiting is measured.
+// on I/O when reading keeps up. With --augment it also shifts each image (train/augment.h) on
+// that thread. The time the consumer spent waiting is measured.
 #pragma once
 
 #include <condition_variable>
@@ -14,6 +15,7 @@
 #include "core/aligned.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
+#include "train/augment.h"
 
 namespace mnist_dist::data {
 
@@ -29,9 +31,10 @@ struct Batch {
 class Prefetcher {
  public:
   // Produces steps [first_step, last_step) of epoch `epoch` for rank/world. `reader` and
-  // `sampler` must outlive the prefetcher; the sampler's epoch must be set already.
+  // `sampler` must outlive the prefetcher; the sampler's epoch must be set already. `augment`:
+  // each image shifted by draw_shift(seed, epoch, its sample index) (training batches only).
   Prefetcher(ShardReader& reader, const EpochSampler& sampler, int rank, int world,
-             size_t first_step, size_t last_step, int depth = 2);
+             size_t first_step, size_t last_step, Augment augment = {}, int depth = 2);
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
@@ -47,6 +50,7 @@ class Prefetcher {
   ShardReader& reader_;
   const EpochSampler& sampler_;
   int rank_, world_;
+  Augment augment_;
   size_t next_step_, last_step_;
   std::vector<Batch> ring_;
   size_t produced_ = 0, consumed_ = 0;  // counts; slot = count % ring size
@@ -56,6 +60,7 @@ class Prefetcher {
   std::condition_variable cv_;
   double wait_s_ = 0.0;
   std::vector<uint8_t> staging_;
+  std::vector<uint8_t> shifted_;  // one image (--augment)
   std::thread thread_;
 };
 

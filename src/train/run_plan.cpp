@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "train/augment.h"
 
 namespace mnist_dist {
 
@@ -20,6 +21,8 @@ void validate(const TrainConfig& c, int world) {
   if (!(c.bucket_mb > 0.0)) throw UserError("--bucket-mb must be positive");
   if (c.grad_exchange != "auto" && c.grad_exchange != "sharded" && c.grad_exchange != "buckets")
     throw UserError("--grad-exchange must be auto, sharded or buckets (got '" + c.grad_exchange + "')");
+  if (c.augment_shift < 0 || c.augment_shift > data::kMaxAugmentShift)
+    throw UserError("--augment shift:" + std::to_string(c.augment_shift) + " is out of range: use " + data::augment_forms());
   if (c.checkpoint_every < 0) throw UserError("--checkpoint-every must be a step count >= 1 or 'epoch'");
   if (c.keep_checkpoints < 1) throw UserError("--keep-checkpoints must be at least 1");
   if (c.resume == "auto" && c.checkpoint_dir.empty())

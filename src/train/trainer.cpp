@@ -222,9 +222,10 @@ struct Trainer::Impl {
       std::snprintf(optimizer, sizeof optimizer, "AdamW (weight decay %g)", static_cast<double>(cfg.weight_decay));
     char dropout[48] = "";
     if (cfg.dropout > 0.0f) std::snprintf(dropout, sizeof dropout, "; dropout %g", static_cast<double>(cfg.dropout));
-    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s%s; %s %s; %s",
+    const std::string augment = cfg.augment_shift > 0 ? "; augment " + data::augment_name(cfg.augment_shift) : "";
+    log.info("mnist_dist: model %s, %zu trainable parameters; bn %s%s; %s %s; %s%s",
              cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local", dropout,
-             optimizer, schedule.describe().c_str(), sync->describe().c_str());
+             optimizer, schedule.describe().c_str(), sync->describe().c_str(), augment.c_str());
   }
 
   RunInfo run_info() const {
@@ -301,7 +302,8 @@ struct Trainer::Impl {
     const CheckpointMeta& meta = checkpoints.resumed_from();
     if (resumed && run.epoch == meta.epoch && run.begin > 0 && comm.rank() == 0)
       run.sums = meta.epoch_sums;  // the epoch's metrics continue where they were
-    data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), run.begin, run.last_step);
+    data::Prefetcher prefetch(reader, sampler, comm.rank(), comm.size(), run.begin, run.last_step,
+                              data::Augment{cfg.augment_shift, cfg.seed});
     run.steps = static_cast<int64_t>(run.begin);
     while (const data::Batch* b = prefetch.next()) {
       watchdog.beat("training step");

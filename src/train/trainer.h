@@ -35,6 +35,7 @@ struct TrainConfig {
   int threads = 0;                // 0: cores / local ranks
   bool sync_bn = true;            // --bn sync|local
   bool drop_last = false;         // keep the last partial batch by default
+  int augment_shift = 0;          // --augment shift:N: training images moved by up to N px (0: none)
   int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)
   double bucket_mb = 1.0;         // gradient all-reduce bucket size (MiB)
   // "auto": sharded through shared memory when CPU ranks share a node, else buckets;

@@ -199,6 +199,10 @@ TEST_F(TrainE2E, UserErrorsExitTwoWithOneLine) {
       {"--data " + data() + " --lr-schedule exponential --max-steps 1", "needs --lr-gamma"},
       {"--data " + data() + " --lr-schedule cosine --warmup-steps 5 --max-steps 5", "leaves no steps"},
       {"--data " + data() + " --tf32 maybe", "--tf32"},
+      {"--data " + data() + " --augment shift:9", "--augment: 'shift:9' is not accepted: use none or shift:N with 1 <= N <= 8"},
+      {"--data " + data() + " --augment shift:0", "--augment: 'shift:0' is not accepted"},
+      {"--data " + data() + " --augment flip", "--augment: 'flip' is not accepted"},
+      {"--data /nonexistent/dir --augment shift", "--augment: 'shift' is not accepted"},  // before any work
       {"--data " + data() + " --comm host-staged --max-steps 1", "--comm host-staged is for GPU ranks"},
       {"--data " + data() + " --save /nonexistent/dir/m.h5 --max-steps 1", "does not exist"},
   };
@@ -267,7 +271,8 @@ TEST(TrainHelp, DocumentsEveryFlag) {
                            "--warmup-steps INT:NON-NEGATIVE=0", "--lr-step-size", "--lr-gamma", "--lr-min",
                            "--scale-lr-with-batch INT:NON-NEGATIVE=0", "--optimizer TEXT:{adam,adamw}=adam",
                            "--weight-decay", "--accumulate INT:POSITIVE=1", "--early-stopping", "--monitor",
-                           "--min-delta", "--save-best", "--dropout FLOAT:FLOAT in [0 - 0.95]=0"})
+                           "--min-delta", "--save-best", "--dropout FLOAT:FLOAT in [0 - 0.95]=0",
+                           "--augment TEXT:{none,shift:N}=none"})
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
 }
 

@@ -79,7 +79,7 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   for (const char* name : {"model", "epochs", "max-steps", "batch-size", "lr", "seed", "bn", "drop-last", "device",
                            "grad-exchange", "bucket-mb", "hash-check-every", "checkpoint-every", "checkpoint-dir",
                            "resume", "data", "lr-schedule", "weight-decay", "tf32", "early-stopping",
-                           "accumulate", "dropout"})
+                           "accumulate", "dropout", "augment"})
     EXPECT_NE(value(base, name), "<missing>") << name;
   TrainConfig d = c;
   d.lr = 0.01f;
@@ -96,6 +96,10 @@ TEST(LaunchGate, FingerprintHoldsTheMathSettingsAndTheDataChecksum) {
   d = c;
   d.dropout = 0.3f;
   EXPECT_NE(value(launch_fingerprint(d, "cpu"), "dropout"), value(base, "dropout"));
+  d = c;
+  d.augment_shift = 2;
+  EXPECT_EQ(value(launch_fingerprint(d, "cpu"), "augment"), "shift:2");
+  EXPECT_NE(value(launch_fingerprint(d, "cpu"), "augment"), value(base, "augment"));
   d = c;
   d.tf32 = false;
   EXPECT_NE(value(launch_fingerprint(d, "cpu"), "tf32"), value(base, "tf32"));
