@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Regularisation recipes, ours and PyTorch with the same settings: Fashion-MNIST (or any
-prepared data), seed net, 20 epochs, test accuracy of each recipe against each side's baseline.
+prepared data), seed net, 20 epochs, test accuracy of each recipe against each side's baseline,
+averaged over the seeds run (--seeds; each seed sets the initial weights, shuffles, masks and shifts).
 PyTorch runs tests/bench/torch_seednet.py, whose options mean what mnist_dist's flags mean.
 Results are kept in a JSON file (--json) as they come, so that a run can be continued or
 reported later (--report).
 
 usage: recipes.py --mnist-dist PATH --data DIR [--recipes a,b,...] [--sides ours,torch]
-                  [--epochs 20] [--threads 2] [--json FILE] [--out FILE.md] [--report]
+                  [--seeds 1,2,...] [--epochs 20] [--threads 2] [--json FILE] [--out FILE.md]
+                  [--report]
 """
 import argparse
 import json
@@ -46,19 +48,40 @@ def run(cmd):
             "weights_epoch": int(best.group(1)) if best else epochs}
 
 
+def by_seed(entry):
+    """A recipe's results by seed; an entry of one run (older JSON files) is seed 1's."""
+    if not entry:
+        return {}
+    return {"1": entry} if "test_accuracy" in entry else entry
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
 def report(res, epochs):
-    rows = ["| recipe | ours: test accuracy | vs our baseline | PyTorch: test accuracy | vs its baseline |",
+    rows = ["| recipe | ours: test accuracy (mean; per seed) | vs our baseline | "
+            "PyTorch: test accuracy (mean; per seed) | vs its baseline |",
             "| --- | ---: | ---: | ---: | ---: |"]
-    base = {s: res.get(s, {}).get("baseline", {}).get("test_accuracy") for s in ("ours", "torch")}
+    base = {}
+    for s in ("ours", "torch"):
+        b = by_seed(res.get(s, {}).get("baseline"))
+        base[s] = mean([r["test_accuracy"] for r in b.values()]) if b else None
 
     def cell(side, name):
-        r = res.get(side, {}).get(name)
-        if not r:
+        runs = by_seed(res.get(side, {}).get(name))
+        if not runs:
             return "–", "–"
-        acc = r["test_accuracy"]
-        note = f" (epoch {r['weights_epoch']} of {r['epochs_run']})" if r["weights_epoch"] != epochs else ""
+        acc = mean([r["test_accuracy"] for r in runs.values()])
+        parts = []
+        for seed in sorted(runs, key=int):
+            r = runs[seed]
+            note = f" (epoch {r['weights_epoch']} of {r['epochs_run']})" if r["weights_epoch"] != epochs else ""
+            parts.append(f"{r['test_accuracy']:.2%}{note}")
+        text = f"{acc:.2%}" + (f" ({len(runs)} seeds: " + ", ".join(parts) + ")" if len(runs) > 1 else
+                               parts[0][len(f"{acc:.2%}"):])
         delta = f"{(acc - base[side]) * 100:+.2f} points" if base[side] is not None and name != "baseline" else ""
-        return f"{acc:.2%}{note}", delta
+        return text, delta
 
     for name, (_, what) in RECIPES.items():
         if not any(name in res.get(s, {}) for s in ("ours", "torch")):
@@ -74,6 +97,7 @@ def main():
     ap.add_argument("--data", default="")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--sides", default="ours,torch")
+    ap.add_argument("--seeds", default="1")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default="")
@@ -89,20 +113,24 @@ def main():
             if name not in RECIPES:
                 raise SystemExit(f"recipes.py: unknown recipe '{name}' (known: {', '.join(RECIPES)})")
             flags = RECIPES[name][0]
-            for side in a.sides.split(","):
-                if side == "ours":
-                    cmd = [a.mnist_dist, "--data", a.data, "--epochs", str(a.epochs), "--threads", str(a.threads),
-                           "--device", "cpu", "--progress", "lines", "--log-every", "1000", "--run-dir",
-                           f"/tmp/md_recipes/{name}"] + flags
-                else:
-                    cmd = TORCH + [a.data, "--epochs", str(a.epochs), "--threads", str(a.threads)] + flags
-                r = run(cmd)
-                print(f"{side} {name}: test accuracy {r['test_accuracy']:.4f} ({r['epochs_run']} epochs, "
-                      f"weights of epoch {r['weights_epoch']}, {r['seconds']:.0f} s)", flush=True)
-                res.setdefault(side, {})[name] = r
-                if a.json:
-                    with open(a.json, "w") as f:
-                        json.dump(res, f, indent=1)
+            for seed in a.seeds.split(","):
+                for side in a.sides.split(","):
+                    if side == "ours":
+                        cmd = [a.mnist_dist, "--data", a.data, "--epochs", str(a.epochs), "--threads", str(a.threads),
+                               "--device", "cpu", "--seed", seed, "--progress", "lines", "--log-every", "1000",
+                               "--run-dir", f"/tmp/md_recipes/{name}-{seed}"] + flags
+                    else:
+                        cmd = TORCH + [a.data, "--epochs", str(a.epochs), "--threads", str(a.threads),
+                                       "--seed", seed] + flags
+                    r = run(cmd)
+                    print(f"{side} {name} seed {seed}: test accuracy {r['test_accuracy']:.4f} ({r['epochs_run']} "
+                          f"epochs, weights of epoch {r['weights_epoch']}, {r['seconds']:.0f} s)", flush=True)
+                    entry = by_seed(res.setdefault(side, {}).get(name))
+                    entry[seed] = r
+                    res[side][name] = entry
+                    if a.json:
+                        with open(a.json, "w") as f:
+                            json.dump(res, f, indent=1)
     text = report(res, a.epochs)
     print(text)
     if a.out:
