@@ -11,9 +11,8 @@
 
 #include "e2e_setup.h"
 #include "io/checkpoint.h"
-#include "io/model_io.h"
-#include "model/model.h"
 #include "run_command.h"
+#include "saved_models.h"
 
 namespace fs = std::filesystem;
 using mnist_dist::testing::run_command;
@@ -35,26 +34,9 @@ class AugmentE2E : public ::testing::Test {
   static std::string data() { return " --device cpu --data " + (root_ / "h5").string() + " -q"; }
   static std::string path(const std::string& name) { return (root_ / name).string(); }
 
-  static mnist_dist::Model load(const std::string& file) {
-    mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
-    mnist_dist::load_model(m, file);
-    return m;
-  }
-  // ‖a − b‖ / ‖b‖ over the parameters.
-  static double rel_l2(const std::string& a, const std::string& b) {
-    const mnist_dist::Model ma = load(a), mb = load(b);
-    double d = 0.0, n = 0.0;
-    for (size_t i = 0; i < ma.arena().param_count(); ++i) {
-      const double x = ma.arena().params()[i], y = mb.arena().params()[i];
-      d += (x - y) * (x - y);
-      n += y * y;
-    }
-    return std::sqrt(d / n);
-  }
+  static double rel_l2(const std::string& a, const std::string& b) { return mnist_dist::testing::saved_rel_l2(a, b); }
   static bool bitwise_equal(const std::string& a, const std::string& b) {
-    const mnist_dist::Model ma = load(a), mb = load(b);
-    return std::memcmp(ma.arena().params(), mb.arena().params(), ma.arena().param_count() * sizeof(float)) == 0 &&
-           std::memcmp(ma.arena().state(), mb.arena().state(), ma.arena().state_count() * sizeof(float)) == 0;
+    return mnist_dist::testing::saved_bitwise_equal(a, b);
   }
   static fs::path root_;
 };

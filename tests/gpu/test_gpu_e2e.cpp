@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "optim/adam.h"
 #include "run_command.h"
+#include "saved_models.h"
 
 namespace fs = std::filesystem;
 using mnist_dist::testing::run_command;
@@ -32,23 +33,7 @@ const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
     if (mnist_dist::usable_gpu_count(&why_) == 0) GTEST_SKIP() << "no usable GPU: " << why_; \
   } while (0)
 
-mnist_dist::Model load(const std::string& path) {
-  mnist_dist::Model m("seed", mnist_dist::Backend::kCpu, {1, 1, 28, 28}, 10, 1);
-  mnist_dist::load_model(m, path);
-  return m;
-}
-
-// ‖a − b‖ / ‖b‖ over the parameters of two saved models.
-double rel_l2(const std::string& a, const std::string& b) {
-  const mnist_dist::Model ma = load(a), mb = load(b);
-  double d = 0.0, n = 0.0;
-  for (size_t i = 0; i < ma.arena().param_count(); ++i) {
-    const double x = ma.arena().params()[i], y = mb.arena().params()[i];
-    d += (x - y) * (x - y);
-    n += y * y;
-  }
-  return std::sqrt(d / std::max(n, 1e-300));
-}
+using mnist_dist::testing::saved_rel_l2;
 
 class GpuE2E : public ::testing::Test {
  protected:
@@ -79,7 +64,7 @@ TEST_F(GpuE2E, ResumeAutoWithAnEmptyCheckpointDirTrainsLikeAFreshRun) {
                              " --resume auto --save " + resumed);
   ASSERT_EQ(b.exit_code, 0) << b.output;
   EXPECT_EQ(b.output.find("resuming from"), std::string::npos) << b.output;
-  EXPECT_LE(rel_l2(resumed, fresh), 1e-6) << "weights differ from the run without --resume";
+  EXPECT_LE(saved_rel_l2(resumed, fresh), 1e-6) << "weights differ from the run without --resume";
 }
 
 TEST_F(GpuE2E, AGpuCheckpointResumesOnTheCpu) {
@@ -93,7 +78,7 @@ TEST_F(GpuE2E, AGpuCheckpointResumesOnTheCpu) {
                                   " --resume auto --save " + mixed);
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("resuming from"), std::string::npos) << second.output;
-  EXPECT_LE(rel_l2(mixed, gpu_only), 1e-3) << "10 GPU + 10 CPU steps vs 20 GPU steps";
+  EXPECT_LE(saved_rel_l2(mixed, gpu_only), 1e-3) << "10 GPU + 10 CPU steps vs 20 GPU steps";
 }
 
 TEST_F(GpuE2E, DivergenceIsCaughtWithinTheLossWindowBeforeAnyCheckpoint) {
@@ -120,7 +105,7 @@ TEST_F(GpuE2E, TwoRanksSharingTheGpuHostStagedMatchTwoCpuRanks) {
   EXPECT_NE(g.output.find("comm host-staged"), std::string::npos) << g.output;
   const auto c = run_command(kMpiexec + "2 " + kDist + " --device cpu" + common + " --save " + cpu);
   ASSERT_EQ(c.exit_code, 0) << c.output;
-  EXPECT_LE(rel_l2(gpu, cpu), 1e-3) << "SyncBN and the buckets over two GPU ranks vs two CPU ranks";
+  EXPECT_LE(saved_rel_l2(gpu, cpu), 1e-3) << "SyncBN and the buckets over two GPU ranks vs two CPU ranks";
 }
 
 TEST_F(GpuE2E, NcclRefusesTwoRanksOnOneGpuAndNamesTheWayOut) {
