@@ -167,6 +167,16 @@ def steady_rate(text, batch, skip):
     return (steps_done - skip) * batch / span if span > 0 and steps_done > skip else None
 
 
+def run_checked(cmd, what, env=None, timeout=900, prog="bench.py"):
+    """Runs cmd, prints how long it took; a failure ends the benchmark naming prog and what failed."""
+    t0 = time.time()
+    p = subprocess.run(cmd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise SystemExit(f"{prog}: {what} failed (exit {p.returncode}):\n{p.stdout[-3000:]}")
+    print(f"  {what}: {time.time() - t0:.1f} s", flush=True)
+    return p.stdout
+
+
 def med(values):
     return statistics.median(values) if values else float("nan")
 

@@ -15,6 +15,7 @@ usage: multihost_bench.py --mnist-dist PATH --data DIR --cluster NETNS_CLUSTER_S
                           [--reps N] [--steps S] [--out FILE.md]
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -22,11 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import parse_epochs, steady_rate  # noqa: E402  (the same parsing as run_bench.sh)
+from bench import parse_epochs, run_checked, steady_rate  # noqa: E402  (the same parsing as run_bench.sh)
 
 TORCH = ["/usr/bin/python3", os.path.join(HERE, "torch_bench.py")]
 SPLIT_RE = re.compile(r"data wait ([0-9.]+)s, comm ([0-9.]+)s, compute ([0-9.]+)s")
@@ -59,13 +59,7 @@ class Cluster:
         return total
 
 
-def run(cmd, what, env=None, timeout=900):
-    t0 = time.time()
-    p = subprocess.run(cmd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-    if p.returncode != 0:
-        raise SystemExit(f"multihost_bench.py: {what} failed (exit {p.returncode}):\n{p.stdout[-3000:]}")
-    print(f"  {what}: {time.time() - t0:.1f} s", flush=True)
-    return p.stdout
+run = functools.partial(run_checked, prog="multihost_bench.py")
 
 
 def json_rows(text):
@@ -182,7 +176,6 @@ def report(res, a):
     t1h2 = med([med(r["rates"]) for r in res["t1h2"]])
     oc = med([r["rate"] for r in res["oc"]])
     tc = med([med(r["rates"]) for r in res["tc"]])
-    last = res["o2h"][-1]
     # Each byte between the hosts passes both veths (rx on one, tx on the other): the counters
     # sum to 2 x the traffic; per rank and step, sent (= received): / 2 / 2 ranks / steps.
     o_bytes = med([r["bytes"] / 4 / r["steps"] for r in res["o2h"]])

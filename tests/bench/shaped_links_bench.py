@@ -11,6 +11,7 @@ usage: shaped_links_bench.py --mnist-dist PATH --allreduce PATH --data DIR --clu
                              [--rates off,25gbit,10gbit,1gbit] [--reps N] [--steps S] [--out F.md] [--json F]
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -18,11 +19,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import parse_epochs, steady_rate  # noqa: E402
+from bench import parse_epochs, run_checked, steady_rate  # noqa: E402
 import costmodel  # noqa: E402
 
 SPLIT_RE = re.compile(r"data wait ([0-9.]+)s, comm ([0-9.]+)s, compute ([0-9.]+)s")
@@ -30,13 +30,7 @@ ROW_RE = re.compile(r"^\s*(\d+)\s+(\d+)\s+\|\s+([0-9.]+)\s+\S+\s+\S+\s+\|\s+([0-
 SKIP = 10
 
 
-def sh(cmd, what, env, timeout=900):
-    t0 = time.time()
-    p = subprocess.run(cmd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-    if p.returncode != 0:
-        raise SystemExit(f"shaped_links_bench.py: {what} failed (exit {p.returncode}):\n{p.stdout[-3000:]}")
-    print(f"  {what}: {time.time() - t0:.1f} s", flush=True)
-    return p.stdout
+sh = functools.partial(run_checked, prog="shaped_links_bench.py")
 
 
 class Bench:

@@ -14,7 +14,6 @@ restore_best_weights (the test evaluates the best epoch's weights).
 """
 import copy
 import argparse
-import glob
 import json
 import os
 import time
