@@ -3,10 +3,12 @@
 # own address on a private bridge and its own hostname (a UTS namespace per command), for multi-node
 # Open MPI / Slurm tests. Follows ../../shared/MULTINODE_NOTES.md. Needs root and `ip netns`.
 #
-# Usage: cluster/netns_cluster.sh [--name NAME] [--subnet A.B.C] COMMAND
+# Usage: cluster/netns_cluster.sh [--name NAME] [--subnet A.B.C] [--mtu BYTES] COMMAND
 #   up N            make bridge NAMEbr0 (A.B.C.254/24) and hosts NAME1..NAMEN (A.B.C.1..N), add
 #                   "A.B.C.i NAMEi" lines to /etc/hosts, write the rsh agent and the hostfile;
-#                   refuses a subnet this machine already uses; undoes its own work if it fails
+#                   refuses a subnet this machine already uses; undoes its own work if it fails;
+#                   --mtu sets the links' MTU (e.g. 9000, jumbo frames as MPI clusters use;
+#                   default the kernel's 1500)
 #   down            kill what still runs in the hosts, delete the namespaces, veths, bridge and the
 #                   /etc/hosts lines this cluster added (nothing else), remove the state directory
 #   run HOST CMD..  run CMD in HOST's network namespace with hostname HOST (mounts are shared)
@@ -23,7 +25,8 @@
 #   agent HOST ...  the rsh agent itself (Open MPI's plm_rsh_agent): enters HOST, runs the rest
 #                   as a shell command, as ssh would
 # Environment: NETNS_CLUSTER_NAME (default mdc; 2-8 chars [a-z][a-z0-9]*), NETNS_CLUSTER_SUBNET
-#   (default 10.77.0; a /24 nobody here uses), NETNS_CLUSTER_DIR (state, default /tmp/mnist_dist_netns).
+#   (default 10.77.0; a /24 nobody here uses), NETNS_CLUSTER_MTU (as --mtu), NETNS_CLUSTER_DIR (state,
+#   default /tmp/mnist_dist_netns).
 # Exit: 0 ok, 1 failure, 2 usage / bad input, 3 (status) not up.
 set -euo pipefail
 
@@ -31,9 +34,10 @@ PROG=netns_cluster.sh
 SELF="$(readlink -f "${BASH_SOURCE[0]}")"
 NAME="${NETNS_CLUSTER_NAME:-mdc}"
 SUBNET="${NETNS_CLUSTER_SUBNET:-10.77.0}"
+MTU="${NETNS_CLUSTER_MTU:-}"
 BASE="${NETNS_CLUSTER_DIR:-/tmp/mnist_dist_netns}"
 
-usage() { echo "Usage: cluster/$PROG [--name NAME] [--subnet A.B.C] up N|down|run HOST CMD...|status|hosts|hostfile SLOTS|mpirun-args|pids HOST|kill HOST [SIG]|shape RATE [DELAY]|shape off"; }
+usage() { echo "Usage: cluster/$PROG [--name NAME] [--subnet A.B.C] [--mtu BYTES] up N|down|run HOST CMD...|status|hosts|hostfile SLOTS|mpirun-args|pids HOST|kill HOST [SIG]|shape RATE [DELAY]|shape off"; }
 say() { echo "$PROG: $*" >&2; }
 die() { echo "$PROG: error: $1" >&2; exit "${2:-1}"; }
 
@@ -41,7 +45,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --name) [[ $# -ge 2 ]] || die "--name needs a value" 2; NAME="$2"; shift 2 ;;
     --subnet) [[ $# -ge 2 ]] || die "--subnet needs a value" 2; SUBNET="$2"; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$SELF"; exit 0 ;;
+    --mtu) [[ $# -ge 2 ]] || die "--mtu needs a value" 2; MTU="$2"; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$SELF"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -51,6 +56,10 @@ cmd="$1"; shift
 [[ "$NAME" =~ ^[a-z][a-z0-9]{1,7}$ ]] || die "cluster name '$NAME' must be 2-8 characters [a-z][a-z0-9]* (it prefixes interface names)" 2
 [[ "$SUBNET" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "subnet '$SUBNET' must be three octets, e.g. 10.77.0" 2
 for o in "${BASH_REMATCH[@]:1}"; do ((o <= 255)) || die "subnet '$SUBNET': octet $o > 255" 2; done
+if [[ -n "$MTU" ]]; then
+  [[ "$MTU" =~ ^[1-9][0-9]{2,4}$ ]] && ((MTU >= 1280 && MTU <= 65535)) ||
+    die "--mtu '$MTU' must be a number of bytes from 1280 to 65535 (e.g. 9000)" 2
+fi
 
 DIR="$BASE/$NAME"
 BRIDGE="${NAME}br0"
@@ -145,6 +154,7 @@ do_up() {
   trap 'exit 130' INT TERM
   record link "$BRIDGE"
   ip link add "$BRIDGE" type bridge
+  [[ -z "$MTU" ]] || ip link set "$BRIDGE" mtu "$MTU"
   ip addr add "$SUBNET.254/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   record hosts "$HOSTS_FILE"
@@ -155,6 +165,7 @@ do_up() {
     ip netns add "$h"
     record link "${NAME}v$i"
     ip link add "${NAME}v$i" type veth peer name eth0 netns "$h"
+    if [[ -n "$MTU" ]]; then ip link set "${NAME}v$i" mtu "$MTU"; in_host "$h" ip link set eth0 mtu "$MTU"; fi
     ip link set "${NAME}v$i" master "$BRIDGE" up
     in_host "$h" ip addr add "$SUBNET.$i/24" dev eth0
     in_host "$h" ip link set eth0 up

@@ -185,7 +185,8 @@ def report(res, a):
     comm1 = med([r["comm"] / r["steps"] * 1e3 for r in res["o1"]])
     comp1 = med([r["compute"] / r["steps"] * 1e3 for r in res["o1"]])
     lines = [
-        f"Seed net, global batch 128, 1 thread per rank, {a.reps} alternations (medians); load average "
+        f"Seed net, global batch 128, 1 thread per rank, {a.reps} alternations (medians); links' MTU "
+        f"{res.get('mtu', 1500):,}; load average "
         f"before/after {res['load'][0]:.1f}/{res['load'][1]:.1f} on {os.cpu_count()} cores; ours "
         f"{a.steps} steps per run, rate after step {SKIP}; PyTorch 3 × {a.torch_steps} steps after {SKIP} warm-up.",
         "",
@@ -225,6 +226,9 @@ def main():
     load0 = os.getloadavg()[0]
     res = Bench(a).go()
     res["load"] = [load0, os.getloadavg()[0]]
+    link = subprocess.run([a.cluster, "--name", a.name, "run", f"{a.name}1", "ip", "-o", "link", "show", "dev", "eth0"],
+                          check=True, text=True, stdout=subprocess.PIPE).stdout  # (/sys is the root namespace's)
+    res["mtu"] = int(re.search(r" mtu (\d+)", link).group(1))
     text = report(res, a)
     print(text)
     if a.out:

@@ -3,19 +3,21 @@
 # (cluster/netns_cluster.sh; root), side by side: 1 host x 1 rank vs 2 hosts x 1 rank (one core
 # each), and 1 host x 2 ranks for reference; efficiency, bytes moved per step (veth counters) and
 # ours' time split (compute / waiting for the exchange). Prints a Markdown table (multihost_bench.py).
-# Usage: tests/bench/multihost_bench.sh [--build DIR] [--reps N] [--steps S] [--out FILE.md]
+# Usage: tests/bench/multihost_bench.sh [--build DIR] [--reps N] [--steps S] [--mtu BYTES] [--out FILE.md]
+#   --mtu: the namespace links' MTU (netns_cluster.sh --mtu; default the kernel's 1500).
 # Environment: MULTINODE_CACHE (where the data set is kept; default build/tests/multinode/cache).
 # Needs /usr/bin/python3 with torch (Debian: python3-torch). The cluster is removed on every exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=$root/build reps=3 steps=130 out=""
+build=$root/build reps=3 steps=130 out="" mtu=""
 while (($#)); do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --mtu) mtu=$2; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "multihost_bench.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
 done
@@ -28,7 +30,7 @@ cluster=$root/cluster/netns_cluster.sh
 name=mdb
 trap '"$cluster" --name "$name" down >/dev/null 2>&1 || true' EXIT
 trap 'exit 130' INT TERM
-"$cluster" --name "$name" --subnet 10.77.15 up 2
+"$cluster" --name "$name" --subnet 10.77.15 ${mtu:+--mtu "$mtu"} up 2
 args=(--mnist-dist "$build/mnist_dist" --data "$data" --cluster "$cluster" --name "$name" --reps "$reps" --steps "$steps")
 [[ -z "$out" ]] || args+=(--out "$out")
 /usr/bin/python3 "$root/tests/bench/multihost_bench.py" "${args[@]}"

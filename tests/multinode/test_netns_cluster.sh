@@ -23,8 +23,10 @@ set +e
 "$CLUSTER" --subnet 127.0.0 up 2 2>/dev/null; rc2=$?    # loopback's /8 covers it: in use
 "$CLUSTER" --name 'Bad!' up 2 2>/dev/null; rc3=$?
 "$CLUSTER" run mdth1 true 2>/dev/null; rc4=$?            # not up
+"$CLUSTER" --mtu 100 up 2 2>/dev/null; rc5=$?
 set -e
-[[ "$rc1 $rc2 $rc3 $rc4" == "2 2 2 2" ]] || fail "bad input must exit 2 (got up 0: $rc1, used subnet: $rc2, bad name: $rc3, run when down: $rc4)"
+[[ "$rc1 $rc2 $rc3 $rc4 $rc5" == "2 2 2 2 2" ]] ||
+  fail "bad input must exit 2 (got up 0: $rc1, used subnet: $rc2, bad name: $rc3, run when down: $rc4, mtu 100: $rc5)"
 [[ "$(ip netns list | sort)" == "$netns_before" ]] || fail "a refused up left a namespace behind"
 say "bad input refused with exit 2"
 
@@ -37,6 +39,15 @@ set -e
 [[ "$(ip -o link show | awk -F': ' '{print $2}' | sort)" == "$links_before" ]] || fail "a failed up left links behind"
 [[ ! -e "${NETNS_CLUSTER_DIR:-/tmp/mnist_dist_netns}/mdth" ]] || fail "a failed up left its state directory"
 say "a failed up undid itself"
+
+# --mtu: both ends of each veth and the bridge.
+"$CLUSTER" --mtu 9000 up 2 >/dev/null 2>&1
+cluster_started=1
+mtus="$("$CLUSTER" run mdth1 ip -o link show dev eth0 | grep -o 'mtu [0-9]*') $(ip -o link show mdthv2 | grep -o 'mtu [0-9]*') $(ip -o link show mdthbr0 | grep -o 'mtu [0-9]*')"
+[[ "$mtus" == "mtu 9000 mtu 9000 mtu 9000" ]] || fail "--mtu 9000: host eth0, bridge-side veth, bridge have '$mtus'"
+"$CLUSTER" down >/dev/null 2>&1
+cluster_started=0
+say "--mtu 9000 on both ends of each link and the bridge"
 
 cluster_up 3
 for i in 1 2 3; do
