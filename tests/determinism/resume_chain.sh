@@ -5,8 +5,8 @@
 # SIGTERM, which checkpoints and exits 3), the next segment resumes from the newest checkpoint, and
 # the last segment (no fault) trains to the end and saves the model. The clean run trains the same
 # settings uninterrupted. Prints one line per segment and the SHA-256 of both models' weights
-# (tensor_sha256.py); exit 0 when they are equal bit for bit, 1 when they differ (with the relative
-# L2 distance), 2 on bad usage.
+# (tensor_sha256.py); exit 0 when they are equal bit for bit, 1 when they differ (with the worst
+# tensor's relative L2 distance, compare_weights.py), 2 on bad usage.
 # Usage: tests/determinism/resume_chain.sh --data DIR --chain SPEC [--clean-ranks N] [--out DIR]
 #          [--bin MNIST_DIST] [--faults-bin MNIST_DIST_FAULTS] [-- mnist_dist flags...]
 #   SPEC: segments separated by commas, RANKS[@kill:STEP[:RANK]|@term:STEP[:RANK]] (RANK default 0);
@@ -111,18 +111,8 @@ if [[ "$clean_hash" == "$chain_hash" ]]; then
   echo "$PROG: EQUAL: the chain ${chain} ends with the clean run's weights, bit for bit"
   exit 0
 fi
-dist="$(/usr/bin/python3 - "$out/clean.h5" "$out/chain.h5" <<'EOF'
-import sys, h5py, numpy as np
-def flat(path):
-    with h5py.File(path, "r") as f:
-        out = []
-        f.visititems(lambda n, o: out.append((n, np.asarray(o[()], dtype=np.float64).ravel())) if isinstance(o, h5py.Dataset) and o.dtype.kind == "f" else None)
-        return dict(out)
-a, b = flat(sys.argv[1]), flat(sys.argv[2])
-num = sum(float(((a[k] - b[k]) ** 2).sum()) for k in a)
-den = sum(float((a[k] ** 2).sum()) for k in a)
-print(f"{(num / den) ** 0.5:.3e}")
-EOF
-)"
-echo "$PROG: DIFFER: the chain ${chain} ends away from the clean run's weights (relative L2 $dist)"
+# How far apart, per tensor (the multinode tests' comparison; it exits 1 on any difference here).
+dist="$({ "$root/tests/multinode/compare_weights.py" "$out/clean.h5" "$out/chain.h5" --tol 0 || true; } |
+        tail -1 | sed -E 's/^(worst relative L2 [^;]*);.*/\1/')"
+echo "$PROG: DIFFER: the chain ${chain} ends away from the clean run's weights ($dist)"
 exit 1
