@@ -91,19 +91,18 @@ void Checkpointer::check_compatible(const CheckpointMeta& m, const std::string& 
   if (m.batch_size != cfg_.batch_size)
     throw UserError(path + " was written with --batch-size " + std::to_string(m.batch_size) +
                     "; resume with the same global batch (the world size may change)");
-  int accumulate = 1;  // checkpoints from before --accumulate existed: 1
+  // Settings recorded only in the config JSON: a checkpoint from before they existed has the default.
+  nlohmann::json recorded = nlohmann::json::object();
   try {
-    accumulate = nlohmann::json::parse(m.config_json).value("accumulate", 1);
+    recorded = nlohmann::json::parse(m.config_json);
   } catch (const nlohmann::json::exception&) {
   }
+  if (!recorded.is_object()) recorded = nlohmann::json::object();
+  const int accumulate = recorded.value("accumulate", 1);
   if (accumulate != cfg_.accumulate)
     throw UserError(path + " was written with --accumulate " + std::to_string(accumulate) +
                     "; resume with the same (its position counts micro-steps of that group size)");
-  std::string augment = "none";  // checkpoints from before --augment existed: none
-  try {
-    augment = nlohmann::json::parse(m.config_json).value("augment", std::string("none"));
-  } catch (const nlohmann::json::exception&) {
-  }
+  const std::string augment = recorded.value("augment", std::string("none"));
   if (augment != data::augment_name(cfg_.augment_shift))
     throw UserError(path + " was written with --augment " + augment +
                     "; resume with the same (the run's images depend on it)");

@@ -12,9 +12,9 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "cuda/batch_stager.h"
 #include "cuda/cuda_runtime_api.h"
-#include "core/rng.h"
 #include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
 #include "io/model_io.h"
@@ -222,10 +222,11 @@ struct Trainer::Impl {
       std::snprintf(optimizer, sizeof optimizer, "AdamW (weight decay %g)", static_cast<double>(cfg.weight_decay));
     char dropout[48] = "";
     if (cfg.dropout > 0.0f) std::snprintf(dropout, sizeof dropout, "; dropout %g", static_cast<double>(cfg.dropout));
-    const std::string augment = cfg.augment_shift > 0 ? "; augment " + data::augment_name(cfg.augment_shift) : "";
+    char augment[32] = "";
+    if (cfg.augment_shift > 0) std::snprintf(augment, sizeof augment, "; augment shift:%d", cfg.augment_shift);
     log.info("mnist_dist: model %s, %zu trainable parameters; bn %s%s; %s %s; %s%s",
              cfg.model.c_str(), model.arena().trainable_scalars(), cfg.sync_bn ? "sync" : "local", dropout,
-             optimizer, schedule.describe().c_str(), sync->describe().c_str(), augment.c_str());
+             optimizer, schedule.describe().c_str(), sync->describe().c_str(), augment);
   }
 
   RunInfo run_info() const {
