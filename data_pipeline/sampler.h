@@ -1,9 +1,11 @@
 // Which samples form each global batch (DESIGN.md contract 1): epoch e's order is a seeded
 // permutation that depends only on (seed, epoch); global step t takes positions
-// [t·B, t·B + B) of it; rank r of W takes the r-th contiguous slice of that batch.
+// [t·B, t·B + B) of it; rank r of W takes the r-th contiguous slice of that batch (in whole
+// chunks under deterministic training).
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -35,11 +37,24 @@ class EpochSampler {
     return begin + batch_ <= n_ ? batch_ : n_ - begin;
   }
 
+  // Deterministic training: ranks take whole chunks of `chunk` samples (0: any sample split).
+  void set_chunk(size_t chunk) { chunk_ = chunk; }
+  size_t chunk() const { return chunk_; }
+
   // The sample indices of rank `rank`'s slice of global batch `step` of the current epoch.
   std::pair<const uint32_t*, size_t> slice(size_t step, int rank, int world) const {
     const size_t b = batch_size(step);
-    const auto [lo, hi] = slice_bounds(b, rank, world);
+    const auto [lo, hi] = bounds(b, rank, world);
     return {order_.data() + step * batch_ + lo, hi - lo};
+  }
+
+  // Rank `rank`'s part of a batch of b samples: slice_bounds, or with chunks set, the
+  // contiguous split of the batch's ceil(b / chunk) chunks (the last may be shorter) over the
+  // ranks, in samples.
+  std::pair<size_t, size_t> bounds(size_t b, int rank, int world) const {
+    if (chunk_ == 0) return slice_bounds(b, rank, world);
+    const auto [c0, c1] = slice_bounds((b + chunk_ - 1) / chunk_, rank, world);
+    return {std::min(b, c0 * chunk_), std::min(b, c1 * chunk_)};
   }
 
   // Contiguous split of a batch of b samples over `world` ranks: [r·b/W, (r+1)·b/W).
@@ -52,6 +67,7 @@ class EpochSampler {
   size_t n_, batch_;
   uint64_t seed_;
   bool drop_last_;
+  size_t chunk_ = 0;
   int epoch_ = -1;
   std::vector<uint32_t> order_;
 };

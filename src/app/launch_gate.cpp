@@ -115,6 +115,7 @@ Fingerprint launch_fingerprint(const TrainConfig& c, const std::string& device) 
   f.push_back({"bn", c.sync_bn ? "sync" : "local", ""});
   f.push_back({"drop-last", c.drop_last ? "yes" : "no", ""});
   f.push_back({"augment", data::augment_name(c.augment_shift), ""});
+  f.push_back({"deterministic", c.deterministic ? "on" : "off", ""});
   f.push_back({"device", device, ""});
   f.push_back({"grad-exchange", c.grad_exchange, ""});
   f.push_back({"bucket-mb", fmt_float(c.bucket_mb, "%.17g"), fmt_float(c.bucket_mb, "%g")});

@@ -23,6 +23,7 @@ class HostStagedCommunicator final : public Communicator {
 
   void allreduce_sum(float* data, size_t count) override { staged(data, count, floats_); }
   void allreduce_sum(double* data, size_t count) override { staged(data, count, doubles_); }
+  void allreduce_sum(int64_t* data, size_t count) override { staged(data, count, int64s_); }
   void start_allreduce_sum(float* data, size_t count) override {
     if (mem_.is_device(data)) return staged(data, count, floats_);
     host_->start_allreduce_sum(data, count);
@@ -55,6 +56,7 @@ class HostStagedCommunicator final : public Communicator {
   DeviceMemory mem_;
   std::vector<float> floats_;
   std::vector<double> doubles_;
+  std::vector<int64_t> int64s_;
 };
 
 }  // namespace

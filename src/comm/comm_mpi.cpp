@@ -61,6 +61,10 @@ class MpiCommunicator final : public Communicator {
     for (size_t off = 0; off < count; off += kMaxCount)
       MD_MPI(MPI_Allreduce(MPI_IN_PLACE, data + off, piece(count - off), MPI_DOUBLE, MPI_SUM, comm_));
   }
+  void allreduce_sum(int64_t* data, size_t count) override {
+    for (size_t off = 0; off < count; off += kMaxCount)
+      MD_MPI(MPI_Allreduce(MPI_IN_PLACE, data + off, piece(count - off), MPI_INT64_T, MPI_SUM, comm_));
+  }
   void start_allreduce_sum(float* data, size_t count) override {
     for (size_t off = 0; off < count; off += kMaxCount) {
       MPI_Request req;

@@ -63,6 +63,11 @@ class NcclCommunicator final : public Communicator {
     enqueue(data, count, ncclFloat64);
     join();
   }
+  void allreduce_sum(int64_t* data, size_t count) override {
+    if (!is_device_pointer(data)) return host_->allreduce_sum(data, count);
+    enqueue(data, count, ncclInt64);
+    join();
+  }
   void start_allreduce_sum(float* data, size_t count) override {
     if (!is_device_pointer(data)) return host_->start_allreduce_sum(data, count);
     enqueue(data, count, ncclFloat32);

@@ -24,6 +24,8 @@ class Communicator {
   // In-place sums over all ranks (blocking).
   virtual void allreduce_sum(float* data, size_t count) = 0;
   virtual void allreduce_sum(double* data, size_t count) = 0;
+  // Integer sums (deterministic training's fixed-point gradients: exact in any order).
+  virtual void allreduce_sum(int64_t* data, size_t count) = 0;
   // Non-blocking in-place sum: start it, drive progress between pieces of work, wait for all.
   virtual void start_allreduce_sum(float* data, size_t count) = 0;
   virtual void progress() = 0;

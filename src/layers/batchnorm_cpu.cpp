@@ -5,7 +5,8 @@
 // every channel's planes came from the other thread, whose next writes to them then waited on
 // this thread's copies: ~1 ms more per seed step on 2 threads when the VM's vCPUs sit on
 // different CCDs). A channel's sum adds its planes' sums in sample order, independent of the thread
-// count. Loops are in cpu_simd.h.
+// count. Deterministic training sums per chunk of the global batch instead (chunk_sums). Loops
+// are in cpu_simd.h.
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "layers/batchnorm.h"
 #include "layers/cpu_context.h"
 #include "layers/cpu_simd.h"
+#include "layers/exact_grad.h"
 #include "layers/fusion.h"
 #include "layers/math/bn_math.h"
 
@@ -117,7 +119,11 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
         cpu_simd::sum_sumsq(avx, x.data + (static_cast<size_t>(i) * c + ch) * hw, hw, s1, s2);
       });
       sums_[2 * c] = static_cast<double>(n) * hw;
-      if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      if (ctx.exact_grads != nullptr) {
+        chunk_sums(ctx, n, static_cast<double>(hw), nullptr, nullptr);
+      } else if (sync_across_ranks(ctx)) {
+        ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      }
       count_ = sums_[2 * c];
       for (int ch = 0; ch < c; ++ch) set_statistics(ch, count_, sums_[ch], sums_[c + ch], rmean, rvar);
     } else {
@@ -146,12 +152,16 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
       cpu_simd::sum_dy_dyxhat(avx, dy_plane(off, static_cast<size_t>(i) * c + ch), x.data + off, hw,
                               batch_mean_[ch], batch_invstd_[ch], sdy, sdyx);
     });
-    for (int ch = 0; ch < c; ++ch) {
-      dbeta[ch] = static_cast<float>(sums_[ch]);
-      dgamma[ch] = static_cast<float>(sums_[c + ch]);
+    if (ctx.exact_grads != nullptr) {  // deterministic: γ/β per chunk, then the exact global sums
+      chunk_sums(ctx, n, 0.0, ctx.exact_grads + (dbeta - a.grads()), ctx.exact_grads + (dgamma - a.grads()));
+    } else {
+      for (int ch = 0; ch < c; ++ch) {
+        dbeta[ch] = static_cast<float>(sums_[ch]);
+        dgamma[ch] = static_cast<float>(sums_[c + ch]);
+      }
+      if (dx.data != nullptr && sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
     }
     if (dx.data == nullptr) return;
-    if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch) {
@@ -186,6 +196,51 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
       }
       sums_[ch] = a;
       sums_[c + ch] = b;
+    }
+  }
+
+  // Deterministic training: sums_ = [Σa (C), Σb (C), count] over the global batch from the
+  // planes' sums that channel_sums left in plane_sums_, the same bits on every rank whatever the
+  // world size or thread count: each of this rank's chunks (ctx.chunk samples) sums its planes in
+  // sample order into its own slot of a table with a slot per chunk of the global batch; the
+  // table is all-reduced (one rank writes each slot, the others add zeros: exact); every rank
+  // then adds the slots in chunk order. count_per_sample: the count's share of a sample (the
+  // statistics' elements per channel; 0 leaves sums_[2C] alone). qa, qb (when set): the gradients
+  // Σa, Σb of each chunk, as float, are also added in fixed point (layers/exact_grad.h).
+  void chunk_sums(Context& ctx, int n, double count_per_sample, int64_t* qa, int64_t* qb) {
+    const int c = cfg_.channels, m = ctx.chunk, width = 2 * c + 1;
+    slots_.assign(static_cast<size_t>(ctx.total_chunks) * width, 0.0);
+    const double* ps = plane_sums_.data();
+    float max_abs = 0.0f;
+    for (int s0 = 0, k = ctx.first_chunk; s0 < n; s0 += m, ++k) {
+      MD_CHECK(k < ctx.total_chunks, "batchnorm: chunk beyond the global batch");
+      double* slot = slots_.data() + static_cast<size_t>(k) * width;
+      const int s1 = std::min(n, s0 + m);
+      for (int ch = 0; ch < c; ++ch) {
+        double a = 0.0, b = 0.0;
+        for (int i = s0; i < s1; ++i) {
+          a += ps[2 * (static_cast<size_t>(i) * c + ch)];
+          b += ps[2 * (static_cast<size_t>(i) * c + ch) + 1];
+        }
+        slot[ch] = a;
+        slot[c + ch] = b;
+        if (qa != nullptr) {
+          const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+          qa[ch] += exact::to_fixed(fa);
+          qb[ch] += exact::to_fixed(fb);
+          max_abs = std::max({max_abs, std::fabs(fa), std::fabs(fb)});
+          if (fa != fa || fb != fb) max_abs = fa + fb;
+        }
+      }
+      slot[2 * c] = (s1 - s0) * count_per_sample;
+    }
+    if (qa != nullptr) exact::check_range(max_abs, ctx.total_chunks, "a batch normalisation");
+    if (ctx.comm != nullptr && ctx.comm->size() > 1) ctx.comm->allreduce_sum(slots_.data(), slots_.size());
+    const int used = count_per_sample > 0.0 ? width : 2 * c;
+    for (int j = 0; j < used; ++j) {
+      double total = 0.0;
+      for (int k = 0; k < ctx.total_chunks; ++k) total += slots_[static_cast<size_t>(k) * width + j];
+      sums_[j] = total;
     }
   }
 
@@ -226,6 +281,7 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
 
   std::vector<double> sums_;
   std::vector<double> plane_sums_;  // the per-plane sums of channel_sums ([sample][channel][2])
+  std::vector<double> slots_;       // chunk_sums' table: per chunk of the global batch, 2C + 1
   std::vector<float> batch_mean_, batch_invstd_;
   double count_ = 1.0;
   size_t plane_ = 0, scratch_stride_ = 0;

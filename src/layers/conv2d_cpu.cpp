@@ -5,12 +5,14 @@
 //    flipped kernel, weight gradient over chunks of samples kept in L2;
 //  - otherwise im2col + OpenBLAS SGEMM per sample (single-threaded inside the parallel region).
 // Per-thread weight-gradient partials are summed in thread order (deterministic for a thread
-// count). Scratch is per thread, allocated on the first pass (again only if more threads appear).
+// count); deterministic training (ctx.exact_grads) sums per chunk in fixed point instead
+// (backward_exact). Scratch is per thread, allocated on the first pass (again only if more threads appear).
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/aligned.h"
 #include "core/error.h"
@@ -18,6 +20,7 @@
 #include "layers/conv2d.h"
 #include "layers/conv2d_direct.h"
 #include "layers/cpu_context.h"
+#include "layers/exact_grad.h"
 #include "layers/im2col.h"
 
 namespace mnist_dist {
@@ -77,6 +80,7 @@ class Conv2dCpu final : public Conv2dBase {
 
   void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                 Tensor& dx) override {
+    if (ctx.exact_grads != nullptr) return backward_exact(ctx, a, x, y, dy, dx);
     const int team = team_size(ctx);
     const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
     ensure_scratch(team, direct);
@@ -130,6 +134,71 @@ class Conv2dCpu final : public Conv2dBase {
   }
 
  private:
+  // Deterministic training (ctx.exact_grads): the threads take whole chunks of ctx.chunk
+  // samples; each chunk's gradient is summed from zero in the order of the other path (its
+  // samples, kChunk at a time), rounded to fixed point into the thread's sums, and the
+  // threads' sums are added (exactly, so in any order) into ctx.exact_grads.
+  void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
+                      Tensor& dx) {
+    const int team = team_size(ctx);
+    const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
+    ensure_scratch(team, direct);
+    const int n = x.shape.n, o = cfg_.out_channels, m = ctx.chunk;
+    const float* w = a.param(w_);
+    const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
+    const bool want_dx = dx.data != nullptr;
+    if (direct && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
+    if (exact_partial_.size() < static_cast<size_t>(team) * partial_stride_)
+      exact_partial_.assign(static_cast<size_t>(team) * partial_stride_, 0);
+    const int chunks = (n + m - 1) / m;
+    int used_threads = 1;
+    float max_abs = 0.0f;
+#pragma omp parallel num_threads(team) reduction(max : max_abs)
+    {
+      const int t = omp_get_thread_num();
+#pragma omp single
+      used_threads = omp_get_num_threads();
+      float* dw_t = dw_partial_.data() + static_cast<size_t>(t) * partial_stride_;
+      float* db_t = dw_t + wcount_;
+      int64_t* q_t = exact_partial_.data() + static_cast<size_t>(t) * partial_stride_;
+      std::fill_n(q_t, wcount_ + o, 0);
+#pragma omp for schedule(static)
+      for (int c = 0; c < chunks; ++c) {
+        const int begin = c * m, end = std::min(n, begin + m);
+        std::fill_n(dw_t, wcount_ + o, 0.0f);
+        if (direct) {
+          float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
+          float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
+          const size_t stride = g_.padded_floats();
+          for (int c0 = begin; c0 < end; c0 += kChunk) {
+            const int cnt = std::min(kChunk, end - c0);
+            for (int i = 0; i < cnt; ++i) {
+              conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride, avx);
+              if (want_dx) {
+                conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp, avx);
+                conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
+              }
+            }
+            conv_direct::weight_grad(g_, dy.data + c0 * out_plane, xp, stride, cnt, dw_t, db_t);
+          }
+        } else {
+          for (int i = begin; i < end; ++i)
+            backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w,
+                          want_dx ? dx.data + i * in_plane : nullptr, dw_t, db_t, t);
+        }
+        max_abs = std::max(max_abs, exact::fold(dw_t, wcount_ + o, q_t));
+      }
+    }
+    exact::check_range(max_abs, ctx.total_chunks, "a convolution");
+    int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
+    int64_t* qb = ctx.exact_grads + (a.grad(b_) - a.grads());
+    for (int t = 0; t < used_threads; ++t) {
+      const int64_t* q = exact_partial_.data() + static_cast<size_t>(t) * partial_stride_;
+      for (size_t i = 0; i < wcount_; ++i) qw[i] += q[i];
+      for (int i = 0; i < o; ++i) qb[i] += q[wcount_ + i];
+    }
+  }
+
   // Per-thread scratch for `threads` threads of the chosen path; allocated on the first pass and
   // again only when more threads appear (e.g. a model built before the thread count was raised).
   void ensure_scratch(int threads, bool direct) {
@@ -188,6 +257,7 @@ class Conv2dCpu final : public Conv2dBase {
   AlignedVector<float> xpad_, dypad_;      // per thread: kChunk padded inputs; one padded dy
   AlignedVector<float> col_;               // per thread: one im2col matrix (GEMM path)
   AlignedVector<float> dw_partial_;        // per thread: dW (O·CKK) then db (O)
+  std::vector<int64_t> exact_partial_;     // per thread: the same in fixed point (deterministic)
 };
 
 }  // namespace

@@ -3,7 +3,9 @@
 // dimension, each call single-threaded inside the parallel region: the forward pass by output
 // features, the weight gradient by rows of dW, the input gradient by input features. No thread
 // waits on another inside a GEMM and no partial sums are reduced across threads (each output
-// element is summed by one GEMM call, in its library's order).
+// element is summed by one GEMM call, in its library's order). Deterministic training
+// (ctx.exact_grads) takes the weight gradient per chunk of samples into fixed point instead
+// (layers/exact_grad.h); the forward pass and the input gradient are per sample either way.
 #include <omp.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "layers/cpu_gemm.h"
 #include "layers/cpu_simd.h"
 #include "layers/dense.h"
+#include "layers/exact_grad.h"
 
 namespace mnist_dist {
 namespace {
@@ -60,6 +63,9 @@ class DenseCpu final : public DenseBase {
     const int threads = team_size(ctx);
     const bool avx = use_avx512(ctx);
     if (n == 0) return;
+    // Deterministic training: GEMMs over whole chunks of samples, the same shapes at any world
+    // size (OpenBLAS's x·Wᵀ sums a row differently at 64 rows than at 128).
+    const int rows = ctx.chunk > 0 ? ctx.chunk : n;
     if (!transposed_forward()) {
 #pragma omp parallel num_threads(threads)
       {
@@ -69,13 +75,15 @@ class DenseCpu final : public DenseBase {
           // y[:, j0:j1] = b[j0:j1] + x · W[j0:j1, :]ᵀ
           for (int i = 0; i < n; ++i)
             std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
-          cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, n, j1 - j0, in, 1.0f, x.data, in,
-                          w + static_cast<size_t>(j0) * in, in, 1.0f, y.data + j0, out);
+          for (int r = 0; r < n; r += rows)  // (the library's sums depend on the row count)
+            cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, std::min(rows, n - r), j1 - j0, in, 1.0f,
+                            x.data + static_cast<size_t>(r) * in, in, w + static_cast<size_t>(j0) * in, in, 1.0f,
+                            y.data + static_cast<size_t>(r) * out + j0, out);
         }
       }
       return;
     }
-    const int chunk = static_cast<int>(std::min<size_t>(kFwdBatch, xt_.size() / in));
+    const int chunk = static_cast<int>(std::min<size_t>(std::min(kFwdBatch, rows), xt_.size() / in));
     MD_CHECK(chunk > 0, "dense forward before reserve()");
 #pragma omp parallel num_threads(threads)
     {
@@ -110,12 +118,19 @@ class DenseCpu final : public DenseBase {
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
     const bool want_dx = dx.data != nullptr;
-#pragma omp parallel num_threads(team_size(ctx))
+    int64_t* exact_dw = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (dw - a.grads());
+    int64_t* exact_db = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (db - a.grads());
+    const bool avx = use_avx512(ctx);
+    float max_abs = 0.0f;
+#pragma omp parallel num_threads(team_size(ctx)) reduction(max : max_abs)
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
       int r0 = 0, r1 = 0;
       split4(out, t, threads, r0, r1);
-      if (r1 > r0) {
+      if (exact_dw != nullptr) {  // deterministic: per chunk, into the fixed-point sums
+        if (r1 > r0 && n > 0)
+          max_abs = exact::dense_weight_grad(avx, dy.data, x.data, n, out, in, ctx.chunk, r0, r1, exact_dw, exact_db);
+      } else if (r1 > r0) {
         // dW[r0:r1, :] = dy[:, r0:r1]ᵀ · x;  db[r0:r1] = Σ_i dy[i, r0:r1]
         if (n > 0) {
           cpu_gemm::sgemm(cpu_gemm::preferred(), true, false, r1 - r0, in, n, 1.0f, dy.data + r0,
@@ -131,10 +146,14 @@ class DenseCpu final : public DenseBase {
       }
       int c0 = 0, c1 = 0;
       split4(in, t, threads, c0, c1);
-      if (want_dx && c1 > c0 && n > 0)  // dx[:, c0:c1] = dy · W[:, c0:c1]
-        cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, n, c1 - c0, out, 1.0f, dy.data, out,
-                        w + c0, in, 0.0f, dx.data + c0, in);
+      // dx[:, c0:c1] = dy · W[:, c0:c1] (in whole chunks under deterministic training)
+      const int rows = ctx.chunk > 0 ? ctx.chunk : std::max(n, 1);
+      for (int r = 0; want_dx && c1 > c0 && r < n; r += rows)
+        cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, std::min(rows, n - r), c1 - c0, out, 1.0f,
+                        dy.data + static_cast<size_t>(r) * out, out, w + c0, in, 0.0f,
+                        dx.data + static_cast<size_t>(r) * in + c0, in);
     }
+    if (exact_dw != nullptr) exact::check_range(max_abs, ctx.total_chunks, "a dense layer");
   }
 
  private:

@@ -106,6 +106,11 @@ void Checkpointer::check_compatible(const CheckpointMeta& m, const std::string& 
   if (augment != data::augment_name(cfg_.augment_shift))
     throw UserError(path + " was written with --augment " + augment +
                     "; resume with the same (the run's images depend on it)");
+  const bool deterministic = recorded.value("deterministic", false);
+  if (deterministic != cfg_.deterministic)
+    throw UserError(path + (deterministic ? " was written with --deterministic; resume with it"
+                                          : " was written without --deterministic; resume without it") +
+                    " (the run's arithmetic depends on it)");
   if (m.seed != cfg_.seed)
     throw UserError(path + " was written with --seed " + std::to_string(m.seed) + "; resume with the same seed");
   if (m.train_samples != static_cast<int64_t>(train_samples_) || m.drop_last != cfg_.drop_last)
@@ -121,7 +126,7 @@ std::string Checkpointer::config_json() const {
                       {"drop_last", cfg_.drop_last}, {"data", cfg_.data_dir},
                       {"accumulate", cfg_.accumulate}, {"dropout", cfg_.dropout},
                       {"augment", data::augment_name(cfg_.augment_shift)},
-                      {"world_size", comm_.size()}};
+                      {"deterministic", cfg_.deterministic}, {"world_size", comm_.size()}};
   return j.dump();
 }
 

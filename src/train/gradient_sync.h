@@ -58,6 +58,13 @@ struct GradientSyncSetup {
   double bucket_mb = 1.0;         // --bucket-mb
 };
 
+// Deterministic training (--deterministic, CPU): the layers add fixed-point gradients to
+// `exact` (param_count() values, the arena's offsets; layers/exact_grad.h); the strategy sums
+// them over the ranks exactly, rounds them into the arena's gradients, clears `exact` and steps
+// (train/exact_sync.cpp).
+std::unique_ptr<GradientSync> make_exact_sync(Communicator& comm, Model& model, Adam& adam, Context& ctx,
+                                              int64_t* exact);
+
 // Collective (every rank decides alike). Call once the parameters are equal on every rank
 // (the sharded strategies move them into memory the node's ranks share). UserError when
 // `sharded` was asked for and is not available.

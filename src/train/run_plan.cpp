@@ -28,7 +28,9 @@ void validate(const TrainConfig& c, int world) {
   if (c.resume == "auto" && c.checkpoint_dir.empty())
     throw UserError("--resume auto needs --checkpoint-dir (where to look for checkpoints)");
   if (c.timeout_s < 0) throw UserError("--timeout must be >= 0 seconds (0 = no watchdog)");
-  if (c.batch_size < world)
+  if (c.deterministic && !c.sync_bn)
+    throw UserError("--deterministic needs --bn sync: per-rank statistics (--bn local) depend on the world size");
+  if (c.batch_size < world && !c.deterministic)
     throw UserError("--batch-size " + std::to_string(c.batch_size) + " is smaller than the " +
                     std::to_string(world) + " ranks: every rank needs at least one sample per step");
 }
@@ -53,6 +55,10 @@ ModelPlan plan_model(const TrainConfig& cfg, const Communicator& comm, const dat
     eval_batch = static_cast<int>(std::min<size_t>(static_cast<size_t>(cfg.eval_batch_size), std::max<size_t>(largest, 1)));
   }
   p.per_rank = (cfg.batch_size + comm.size() - 1) / comm.size();
+  if (cfg.deterministic) {  // whole chunks per rank (EpochSampler::bounds)
+    const int chunks = (cfg.batch_size + kDeterministicChunk - 1) / kDeterministicChunk;
+    p.per_rank = std::min(cfg.batch_size, (chunks + comm.size() - 1) / comm.size() * kDeterministicChunk);
+  }
   p.max_batch = std::max(p.per_rank, eval_batch);
   return p;
 }

@@ -15,7 +15,7 @@ void validate(const TrainConfig& c, int world);
 // The model's input and the batch sizes its buffers are built for.
 struct ModelPlan {
   Shape input;
-  int per_rank = 0;   // samples of one rank's slice: no slice is larger than ceil(B / W)
+  int per_rank = 0;   // samples of one rank's slice: no slice is larger than ceil(B / W) (whole chunks with --deterministic)
   int max_batch = 0;  // the larger of a slice and an evaluation pass
 };
 

@@ -92,7 +92,7 @@ struct Trainer::Impl {
         loss(make_softmax_xent(backend)),
         adam(AdamConfig{c.lr, 0.9f, 0.999f, 1e-7f, c.weight_decay}, model.arena().param_count(), backend),
         dlogits(backend, static_cast<size_t>(model.max_batch()) * model.num_classes()),
-        accum(c.accumulate > 1 ? std::make_unique<GradAccumulator>(backend, model.arena().param_count()) : nullptr),
+        accum(c.accumulate > 1 && !c.deterministic ? std::make_unique<GradAccumulator>(backend, model.arena().param_count()) : nullptr),
         stager(backend == Backend::kCpu ? nullptr
                                         : std::make_unique<BatchStager>(*cuda_ctx, plan.per_rank, model.input_shape().per_sample())),
         sampler(reader.size(), static_cast<size_t>(c.batch_size), c.seed, c.drop_last),
@@ -108,6 +108,15 @@ struct Trainer::Impl {
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
+    if (cfg.deterministic) {
+      if (backend != Backend::kCpu)
+        throw UserError("--deterministic runs on the CPU backend for now (--device cpu); the GPU half is designed "
+                        "in docs/determinism.md and not built yet");
+      sampler.set_chunk(kDeterministicChunk);
+      exact_grads.assign(model.arena().param_count(), 0);
+      ctx.exact_grads = exact_grads.data();
+      ctx.chunk = kDeterministicChunk;
+    }
     // Every output this run will write, checked before any work (rank 0 writes them all).
     if (comm.rank() == 0) {
       check_output_file("--save", cfg.save_path, model_file_bytes(model), "model.h5");
@@ -119,7 +128,8 @@ struct Trainer::Impl {
     broadcast_replica(comm, model.arena());
     checkpoints.prepare_dir();
     resumed = !cfg.resume.empty() && checkpoints.resume();
-    sync = make_gradient_sync({cfg.grad_exchange, cfg.bucket_mb}, comm, model, adam, ctx, log);
+    sync = cfg.deterministic ? make_exact_sync(comm, model, adam, ctx, exact_grads.data())
+                             : make_gradient_sync({cfg.grad_exchange, cfg.bucket_mb}, comm, model, adam, ctx, log);
     if (comm.rank() == 0 && cfg.evaluate) {
       val = load_split_data(cfg.data_dir, "val").data;
       test = load_split_data(cfg.data_dir, "test").data;
@@ -141,19 +151,23 @@ struct Trainer::Impl {
     }
     // Dropout's masks follow the samples' places in the global batch, not this rank's slice.
     ctx.noise_key = noise_key(cfg.seed, b.epoch, b.step);
-    ctx.noise_first_row = data::EpochSampler::slice_bounds(b.global_n, comm.rank(), comm.size()).first;
+    ctx.noise_first_row = sampler.bounds(b.global_n, comm.rank(), comm.size()).first;
+    if (ctx.chunk > 0) {  // which chunks of the global batch this slice holds
+      ctx.first_chunk = static_cast<int>(ctx.noise_first_row / static_cast<size_t>(ctx.chunk));
+      ctx.total_chunks = static_cast<int>((b.global_n + ctx.chunk - 1) / ctx.chunk);
+    }
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(group_samples);
     if (micro == 0) adam.set_lr(schedule.at(adam.steps()));
     loss->accumulate(ctx, logits, y, scale, dlogits.data(), static_cast<int64_t>(b.step));
     if (!last) {  // the group goes on: its gradients so far into the accumulator
       model.backward(ctx, dlogits.data());
-      accum->take(ctx, model.arena().grads(), micro == 0);
+      if (ctx.exact_grads == nullptr) accum->take(ctx, model.arena().grads(), micro == 0);  // else: summed there
       return;
     }
     sync->begin_step();
     model.backward(ctx, dlogits.data(), [&](int layer) {
-      if (micro > 0) {
+      if (micro > 0 && ctx.exact_grads == nullptr) {
         const auto [lo, hi] = model.grad_range(static_cast<size_t>(layer));
         accum->add_to(ctx, model.arena().grads(), lo, hi);
       }
@@ -464,6 +478,7 @@ struct Trainer::Impl {
   Buffer<float> dlogits;
   std::unique_ptr<GradAccumulator> accum;  // --accumulate K > 1: the group's gradient so far
   std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
+  std::vector<int64_t> exact_grads;     // --deterministic: the step's fixed-point gradient sums
   data::EpochSampler sampler;
   EarlyStopping stopper;  // also tracks the best epoch for --save-best
   BestWeights best;       // rank 0, with --early-stopping: the best epoch's weights

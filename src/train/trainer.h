@@ -19,6 +19,9 @@
 
 namespace mnist_dist {
 
+// Samples per chunk of the global batch under --deterministic (DESIGN.md: m = 16).
+constexpr int kDeterministicChunk = 16;
+
 struct TrainConfig {
   std::string data_dir;
   std::string model = "seed";
@@ -34,6 +37,10 @@ struct TrainConfig {
   uint64_t seed = 1;              // initial weights and the per-epoch shuffles
   int threads = 0;                // 0: cores / local ranks
   bool sync_bn = true;            // --bn sync|local
+  // --deterministic: the same weights bit for bit at any world size and thread count and across
+  // resumes on other world sizes (DESIGN.md "Deterministic training"): ranks take whole chunks
+  // of kDeterministicChunk samples, gradients and BatchNorm sums are combined exactly.
+  bool deterministic = false;
   bool drop_last = false;         // keep the last partial batch by default
   int augment_shift = 0;          // --augment shift:N: training images moved by up to N px (0: none)
   int hash_check_every = 100;     // steps between cross-rank parameter hash checks (0: end only)

@@ -5,10 +5,11 @@
 # Refactorings prove "the same numbers, bit for bit" by comparing these lines
 # between two builds; deterministic training expects every line to show the same hash.
 # Usage: tests/determinism/weight_hashes.sh --data DIR [--bin MNIST_DIST] [--steps N]
-#          [--model seed|lenet5] [--out DIR]
+#          [--model seed|lenet5] [--out DIR] [--epochs N] [--all] [-- TRAIN_FLAGS...]
+#   --all adds 2 ranks x 2 threads and 8 ranks; TRAIN_FLAGS (e.g. --deterministic) go to every run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin="$root/build/mnist_dist"; data=""; steps=20; model=seed; out=""
+bin="$root/build/mnist_dist"; data=""; steps=20; model=seed; out=""; epochs=1; all=0; extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) data="$2"; shift 2 ;;
@@ -16,7 +17,10 @@ while [[ $# -gt 0 ]]; do
     --steps) steps="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --epochs) epochs="$2"; shift 2 ;;
+    --all) all=1; shift ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "weight_hashes.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
 done
@@ -24,8 +28,8 @@ done
 [[ -x "$bin" ]] || { echo "weight_hashes.sh: $bin is not an executable (--bin)" >&2; exit 2; }
 if [[ -z "$out" ]]; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 mkdir -p "$out"
-common=(--data "$data" --model "$model" --epochs 1 --max-steps "$steps" --batch-size 128
-        --device cpu --quiet --timeout 120)
+common=(--data "$data" --model "$model" --epochs "$epochs" --max-steps "$steps" --batch-size 128
+        --device cpu --quiet --timeout 120 ${extra[@]+"${extra[@]}"})
 run() {  # name ranks threads [extra flags...]
   local name=$1 ranks=$2 threads=$3; shift 3
   local file="$out/$name.h5"
@@ -42,3 +46,7 @@ run 1rank-1thread 1 1
 run 2ranks-sharded 2 1 --grad-exchange sharded
 run 2ranks-buckets 2 1 --grad-exchange buckets
 run 4ranks-auto 4 1
+if [[ $all = 1 ]]; then
+  run 2ranks-2threads 2 2
+  run 8ranks 8 1
+fi

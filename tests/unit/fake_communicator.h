@@ -21,6 +21,7 @@ class FakeCommunicator : public Communicator {
   int num_nodes() const override { return 1; }
   void allreduce_sum(float*, size_t) override {}
   void allreduce_sum(double*, size_t) override {}
+  void allreduce_sum(int64_t*, size_t) override {}
   void start_allreduce_sum(float*, size_t) override {}
   void progress() override {}
   void wait_all() override {}

@@ -1,0 +1,50 @@
+// Exact, order-free gradient sums for deterministic training (DESIGN.md "Deterministic
+// training"). Each chunk's contribution to a parameter gradient is computed in float by one
+// fixed sequence of operations, then rounded once to fixed point: an int64 count of 2^-40
+// (to_fixed). Integer sums are associative, so adding the chunks' values over threads, ranks
+// and any all-reduce algorithm gives the same bits; from_fixed rounds the total back to float
+// once. Resolution 2^-40 ≈ 9.1e-13 (below it a gradient element is noise to Adam, whose ε is
+// 1e-7); range: a chunk's value must stay within chunk_limit(total chunks), which keeps every
+// partial sum of a step inside int64 (check_range throws otherwise: training has diverged).
+//
+// The portable and AVX-512 paths give identical bits: fused multiply-adds in the same order
+// (std::fma / vfmadd), conversions that round to nearest even (llrint / vcvtps2qq, and
+// int64 → float by cvtsi2ss / vcvtqq2ps).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace mnist_dist::exact {
+
+constexpr int kFractionBits = 40;
+constexpr float kToFixed = 1099511627776.0f;  // 2^40
+constexpr float kFromFixed = 1.0f / kToFixed;  // 2^-40, exact
+
+inline int64_t to_fixed(float v) { return std::llrint(static_cast<double>(v * kToFixed)); }
+inline float from_fixed(int64_t q) { return static_cast<float>(q) * kFromFixed; }
+
+// The largest magnitude a chunk's value may have when a step sums `total_chunks` of them:
+// 2^22 / total_chunks (the sum of any subset then stays below 2^62 counts).
+inline float chunk_limit(int total_chunks) {
+  return 4194304.0f / static_cast<float>(total_chunks < 1 ? 1 : total_chunks);
+}
+// Throws TrainingDiverged-style std::runtime_error naming `what` when max_abs is beyond the
+// limit (or not finite).
+void check_range(float max_abs, int total_chunks, const char* what);
+
+// acc[i] += to_fixed(v[i]) for i < n; returns max |v[i]|.
+float fold(const float* v, size_t n, int64_t* acc);
+// out[i] = from_fixed(acc[i]) and acc[i] = 0 for i < n (the step's sums consumed).
+void unfold_and_clear(bool avx512, int64_t* acc, size_t n, float* out);
+
+// A dense layer's weight and bias gradients over a batch of n samples in chunks of `chunk`
+// (the last may be shorter), rows [r0, r1) of dW: for each chunk c and element (o, i),
+// f = Σ_{s in c} dy[s, o]·x[s, i] by fused multiply-adds in sample order from 0, then
+// dw[o, i] += to_fixed(f); the bias the same with f = Σ dy[s, o] by plain adds. dy is
+// (n, out), x (n, in), dw (out, in). Returns the largest |f|.
+float dense_weight_grad(bool avx512, const float* dy, const float* x, int n, int out, int in,
+                        int chunk, int r0, int r1, int64_t* dw, int64_t* db);
+
+}  // namespace mnist_dist::exact
