@@ -28,8 +28,6 @@ inline void split(int n, int unit, int t, int threads, int& begin, int& end) {
   begin = std::min(n, static_cast<int>(static_cast<long>(blocks) * t / threads) * unit);
   end = std::min(n, static_cast<int>(static_cast<long>(blocks) * (t + 1) / threads) * unit);
 }
-// Columns of y in whole 64-byte lines (the narrow layers' x·Wᵀ writes y by columns).
-inline void split16(int n, int t, int threads, int& begin, int& end) { split(n, 16, t, threads, begin, end); }
 // Rows of W, dW and yᵀ, columns of dx: GEMM operands at any offset; units of 4 floats balance
 // the threads (1200 = 2 × 600, 840 = 2 × 420; units of 16 left 38 against 37 blocks).
 inline void split4(int n, int t, int threads, int& begin, int& end) { split(n, 4, t, threads, begin, end); }
@@ -38,6 +36,10 @@ constexpr int kFwdBatch = 256;          // samples per forward chunk (bounds the
 constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly,
 constexpr long kMinTransposedMacs = 1 << 17;  // and so do small ones (transposes would dominate)
 constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
+// Deterministic training: every GEMM call has a fixed shape at a fixed place, whatever the
+// thread count (the libraries' sums may depend on the shape): calls over one chunk of samples
+// and blocks of kDetBlock output features (W's rows, dx's columns) at multiples of kDetBlock.
+constexpr int kDetBlock = 64;
 
 class DenseCpu final : public DenseBase {
  public:
@@ -65,20 +67,23 @@ class DenseCpu final : public DenseBase {
     if (n == 0) return;
     // Deterministic training: GEMMs over whole chunks of samples, the same shapes at any world
     // size (OpenBLAS's x·Wᵀ sums a row differently at 64 rows than at 128).
-    const int rows = ctx.chunk > 0 ? ctx.chunk : n;
+    const bool det = ctx.chunk > 0;
+    const int rows = det ? ctx.chunk : n;
     if (!transposed_forward()) {
 #pragma omp parallel num_threads(threads)
       {
         int j0 = 0, j1 = 0;
-        split16(out, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+        split(out, det ? kDetBlock : 16, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
         if (j1 > j0) {
           // y[:, j0:j1] = b[j0:j1] + x · W[j0:j1, :]ᵀ
           for (int i = 0; i < n; ++i)
             std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
-          for (int r = 0; r < n; r += rows)  // (the library's sums depend on the row count)
-            cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, std::min(rows, n - r), j1 - j0, in, 1.0f,
-                            x.data + static_cast<size_t>(r) * in, in, w + static_cast<size_t>(j0) * in, in, 1.0f,
-                            y.data + static_cast<size_t>(r) * out + j0, out);
+          const int cols = det ? kDetBlock : j1 - j0;
+          for (int c = j0; c < j1; c += cols)
+            for (int r = 0; r < n; r += rows)  // (OpenBLAS sums a row differently at 64 rows than at 128)
+              cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, std::min(rows, n - r), std::min(cols, j1 - c), in,
+                              1.0f, x.data + static_cast<size_t>(r) * in, in, w + static_cast<size_t>(c) * in, in,
+                              1.0f, y.data + static_cast<size_t>(r) * out + c, out);
         }
       }
       return;
@@ -89,8 +94,9 @@ class DenseCpu final : public DenseBase {
     {
       const int t = omp_get_thread_num(), team = omp_get_num_threads();
       int j0 = 0, j1 = 0, k0 = 0, k1 = 0;
-      split4(out, t, team, j0, j1);
+      split(out, det ? kDetBlock : 4, t, team, j0, j1);
       split4(in, t, team, k0, k1);
+      const int row_block = det ? kDetBlock : kFwdRows;
       for (int s0 = 0; s0 < n; s0 += chunk) {
         const int m = std::min(chunk, n - s0);
         const float* xs = x.data + static_cast<size_t>(s0) * in;
@@ -100,8 +106,8 @@ class DenseCpu final : public DenseBase {
         if (j1 > j0) {
           float* yt = yt_.data() + static_cast<size_t>(j0) * m;
           // yᵀ[j0:j1, :] = W[j0:j1, :] · xᵀ;  y[s0:s0+m, j0:j1] = yᵀ[j0:j1, :]ᵀ + b[j0:j1]
-          for (int r0 = j0; r0 < j1; r0 += kFwdRows)  // row blocks: W's block stays in L2
-            cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + kFwdRows) - r0, m,
+          for (int r0 = j0; r0 < j1; r0 += row_block)  // row blocks: W's block stays in L2
+            cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + row_block) - r0, m,
                             in, 1.0f, w + static_cast<size_t>(r0) * in, in, xt_.data(), m, 0.0f,
                             yt + static_cast<size_t>(r0 - j0) * m, m);
           cpu_simd::transpose(avx, yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
@@ -145,13 +151,15 @@ class DenseCpu final : public DenseBase {
         }
       }
       int c0 = 0, c1 = 0;
-      split4(in, t, threads, c0, c1);
-      // dx[:, c0:c1] = dy · W[:, c0:c1] (in whole chunks under deterministic training)
-      const int rows = ctx.chunk > 0 ? ctx.chunk : std::max(n, 1);
-      for (int r = 0; want_dx && c1 > c0 && r < n; r += rows)
-        cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, std::min(rows, n - r), c1 - c0, out, 1.0f,
-                        dy.data + static_cast<size_t>(r) * out, out, w + c0, in, 0.0f,
-                        dx.data + static_cast<size_t>(r) * in + c0, in);
+      const bool det = exact_dw != nullptr;
+      split(in, det ? kDetBlock : 4, t, threads, c0, c1);
+      // dx[:, c0:c1] = dy · W[:, c0:c1] (deterministic: per chunk and block of kDetBlock columns)
+      const int rows = det ? ctx.chunk : std::max(n, 1), cols = det ? kDetBlock : std::max(c1 - c0, 1);
+      for (int c = c0; want_dx && c < c1; c += cols)
+        for (int r = 0; r < n; r += rows)
+          cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, std::min(rows, n - r), std::min(cols, c1 - c), out,
+                          1.0f, dy.data + static_cast<size_t>(r) * out, out, w + c, in, 0.0f,
+                          dx.data + static_cast<size_t>(r) * in + c, in);
     }
     if (exact_dw != nullptr) exact::check_range(max_abs, ctx.total_chunks, "a dense layer");
   }
