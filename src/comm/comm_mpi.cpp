@@ -99,8 +99,9 @@ class MpiCommunicator final : public Communicator {
     MD_MPI(MPI_Allgather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, comm_));
   }
   void barrier() override { MD_MPI(MPI_Barrier(comm_)); }
-  std::unique_ptr<ShardedExchange> make_sharded_exchange(size_t count, std::string* why) override {
-    return make_mpi_sharded_exchange(comm_, node_, count, why);
+  std::unique_ptr<ShardedExchange> make_sharded_exchange(size_t count, std::string* why,
+                                                         bool exact = false) override {
+    return make_mpi_sharded_exchange(comm_, node_, count, why, exact);
   }
   [[noreturn]] void abort(int exit_code) override {
     MPI_Abort(MPI_COMM_WORLD, exit_code);

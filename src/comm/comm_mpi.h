@@ -21,9 +21,10 @@ std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm);
 
 // The sharded exchange over shared-memory windows of `node` (a shared-memory split of
 // `world`); null with the reason when the nodes hold different numbers of ranks, every node
-// holds one, or /dev/shm lacks the room for the windows.
+// holds one, or /dev/shm lacks the room for the windows. exact: also the fixed-point gradient
+// windows of deterministic training.
 std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_Comm node, size_t count,
-                                                           std::string* why);
+                                                           std::string* why, bool exact = false);
 
 // "" when the file system at `dir` has need_bytes free (or cannot be asked), else a one-line
 // reason naming the sizes.

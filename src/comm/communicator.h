@@ -38,10 +38,11 @@ class Communicator {
   virtual void allgather_u64(uint64_t value, uint64_t* out) = 0;
   virtual void barrier() = 0;
   // Collective. A sharded gradient exchange over `count` floats through memory shared by the
-  // ranks of each node (comm/sharded_exchange.h), or null with the reason in *why when this
-  // communicator cannot give one.
-  virtual std::unique_ptr<ShardedExchange> make_sharded_exchange(size_t count, std::string* why) {
-    (void)count;
+  // ranks of each node (comm/sharded_exchange.h; with `exact`, also fixed-point gradients), or
+  // null with the reason in *why when this communicator cannot give one.
+  virtual std::unique_ptr<ShardedExchange> make_sharded_exchange(size_t count, std::string* why,
+                                                                 bool exact = false) {
+    (void)count, (void)exact;
     if (why != nullptr) *why = "the " + name() + " communicator has no shared-memory exchange";
     return nullptr;
   }

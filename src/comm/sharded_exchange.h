@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,13 @@ class ShardedExchange {
   virtual bool per_layer() const { return false; }
   virtual void mark_ready(int /*slot*/, long long /*step*/) {}
   virtual void wait_ready(int /*slot*/, long long /*step*/) {}
+  // Deterministic training (an exchange made with exact gradients; else null): this rank's
+  // fixed-point gradient buffer (count int64, 64-byte aligned, zero at creation), shared like
+  // grads(). reduce_shard_exact(), after wait_grads: exact_grads()[shard] becomes the sum over all
+  // ranks of the job (integers: the same whoever adds them, in any order; collective across
+  // nodes when there are several).
+  virtual int64_t* exact_grads() { return nullptr; }
+  virtual void reduce_shard_exact() {}
   // Collective. Fills params() with `initial` (equal on every rank; local rank 0 copies).
   virtual void share_params(const float* initial) = 0;
   // Collective. Every rank has updated its shard of params(); afterwards all of it is current.

@@ -43,7 +43,7 @@ float* align_up(void* p) {
 
 class MpiShardedExchange final : public ShardedExchange {
  public:
-  MpiShardedExchange(MPI_Comm world, MPI_Comm node, bool multi_node, size_t count) : count_(count) {
+  MpiShardedExchange(MPI_Comm world, MPI_Comm node, bool multi_node, size_t count, bool exact) : count_(count) {
     MD_MPI(MPI_Comm_dup(node, &node_));
     MD_MPI(MPI_Comm_set_errhandler(node_, MPI_ERRORS_RETURN));
     MD_MPI(MPI_Comm_rank(node_, &local_rank_));
@@ -61,17 +61,23 @@ class MpiShardedExchange final : public ShardedExchange {
     MD_MPI(MPI_Win_allocate_shared(local_rank_ == 0 ? bytes : 0, 1, info, node_, &base, &param_win_));
     const MPI_Aint flag_bytes = static_cast<MPI_Aint>(kReadySlots * sizeof(long long));
     MD_MPI(MPI_Win_allocate_shared(flag_bytes, 1, info, node_, &base, &flag_win_));
+    const MPI_Aint exact_bytes = exact ? static_cast<MPI_Aint>(count * sizeof(int64_t) + kAlignBytes) : 0;
+    MD_MPI(MPI_Win_allocate_shared(exact_bytes, 1, info, node_, &base, &exact_win_));
     MD_MPI(MPI_Info_free(&info));
     // Shared segments are mapped page-aligned in every process, so rounding each address up
     // to 64 bytes lands on the same byte of the segment everywhere.
     for (int r = 0; r < local_size_; ++r) slots_.push_back(align_up(query(grad_win_, r)));
     param_buf_ = align_up(query(param_win_, 0));
     for (int r = 0; r < local_size_; ++r) flags_.push_back(static_cast<long long*>(query(flag_win_, r)));
+    if (exact)
+      for (int r = 0; r < local_size_; ++r) exact_slots_.push_back(reinterpret_cast<int64_t*>(align_up(query(exact_win_, r))));
     MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, grad_win_));
     MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, param_win_));
     MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, flag_win_));
+    MD_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, exact_win_));
     locked_ = true;
     std::memset(slots_[local_rank_], 0, count * sizeof(float));
+    if (exact) std::memset(exact_slots_[local_rank_], 0, count * sizeof(int64_t));
     for (int k = 0; k < kReadySlots; ++k) __atomic_store_n(&flags_[local_rank_][k], 0LL, __ATOMIC_RELAXED);
     if (multi_node) {
       int world_rank = 0;
@@ -146,6 +152,22 @@ class MpiShardedExchange final : public ShardedExchange {
       MD_MPI(MPI_Allreduce(MPI_IN_PLACE, out + b, static_cast<int>(e - b), MPI_FLOAT, MPI_SUM, cross_));
   }
 
+  int64_t* exact_grads() override { return exact_slots_.empty() ? nullptr : exact_slots_[local_rank_]; }
+
+  void reduce_shard_exact() override {
+    MD_CHECK(!exact_slots_.empty(), "ShardedExchange::reduce_shard_exact: made without exact gradients");
+    const size_t b = shard_begin(), e = shard_end();
+    // Unsigned adds: integer sums wrap instead of overflowing, and are the same in any order.
+    auto* out = reinterpret_cast<uint64_t*>(exact_slots_[local_rank_]);
+    for (int r = 0; r < local_size_; ++r) {
+      if (r == local_rank_) continue;
+      const auto* in = reinterpret_cast<const uint64_t*>(exact_slots_[r]);
+      for (size_t i = b; i < e; ++i) out[i] += in[i];
+    }
+    if (cross_ != MPI_COMM_NULL && e > b)
+      MD_MPI(MPI_Allreduce(MPI_IN_PLACE, out + b, static_cast<int>(e - b), MPI_INT64_T, MPI_SUM, cross_));
+  }
+
   void share_params(const float* initial) override {
     if (local_rank_ == 0) std::memcpy(param_buf_, initial, count_ * sizeof(float));
     node_sync();
@@ -181,11 +203,14 @@ class MpiShardedExchange final : public ShardedExchange {
     MD_MPI(MPI_Win_unlock_all(grad_win_));
     MD_MPI(MPI_Win_unlock_all(param_win_));
     MD_MPI(MPI_Win_unlock_all(flag_win_));
+    MD_MPI(MPI_Win_unlock_all(exact_win_));
     locked_ = false;
     MD_MPI(MPI_Win_free(&grad_win_));
     MD_MPI(MPI_Win_free(&param_win_));
     MD_MPI(MPI_Win_free(&flag_win_));
+    MD_MPI(MPI_Win_free(&exact_win_));
     flags_.clear();
+    exact_slots_.clear();
     if (cross_ != MPI_COMM_NULL) MD_MPI(MPI_Comm_free(&cross_));
     MD_MPI(MPI_Comm_free(&node_));
     slots_.clear();
@@ -204,16 +229,19 @@ class MpiShardedExchange final : public ShardedExchange {
   void node_sync() {
     MD_MPI(MPI_Win_sync(grad_win_));
     MD_MPI(MPI_Win_sync(param_win_));
+    MD_MPI(MPI_Win_sync(exact_win_));
     MD_MPI(MPI_Barrier(node_));
     MD_MPI(MPI_Win_sync(grad_win_));
     MD_MPI(MPI_Win_sync(param_win_));
+    MD_MPI(MPI_Win_sync(exact_win_));
   }
 
   size_t count_;
   MPI_Comm node_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
   int local_rank_ = 0, local_size_ = 1;
   std::vector<size_t> bounds_;  // shard r is [bounds_[r], bounds_[r + 1])
-  MPI_Win grad_win_ = MPI_WIN_NULL, param_win_ = MPI_WIN_NULL, flag_win_ = MPI_WIN_NULL;
+  MPI_Win grad_win_ = MPI_WIN_NULL, param_win_ = MPI_WIN_NULL, flag_win_ = MPI_WIN_NULL, exact_win_ = MPI_WIN_NULL;
+  std::vector<int64_t*> exact_slots_;  // deterministic training: every local rank's fixed-point gradients
   std::vector<long long*> flags_;  // every local rank's per-layer step flags, mapped here
   std::vector<float*> slots_;   // every local rank's gradient buffer, mapped here
   float* param_buf_ = nullptr;
@@ -236,7 +264,7 @@ std::string shared_memory_shortfall(const char* dir, double need_bytes) {
 }
 
 std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_Comm node, size_t count,
-                                                           std::string* why) {
+                                                           std::string* why, bool exact) {
   int local = 0, lo = 0, hi = 0, leader = 0, nodes = 0;
   MD_MPI(MPI_Comm_size(node, &local));
   MD_MPI(MPI_Allreduce(&local, &lo, 1, MPI_INT, MPI_MIN, world));
@@ -255,7 +283,8 @@ std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_C
   // Open MPI backs shared windows with files in /dev/shm, and a full tmpfs shows up as SIGBUS
   // on the first write, not as an error: check the room first (every rank: the same answer on
   // a node, and each can say why), agree everywhere.
-  const double need = (local + 1.0) * (static_cast<double>(count) * sizeof(float) + 4096.0) + 16.0 * 1048576.0;
+  const double per_rank = static_cast<double>(count) * (sizeof(float) + (exact ? sizeof(int64_t) : 0));
+  const double need = (local + 1.0) * (per_rank + 8192.0) + 16.0 * 1048576.0;
   const std::string shortfall = shared_memory_shortfall("/dev/shm", need);
   int room = shortfall.empty() ? 1 : 0, all_room = 0;
   MD_MPI(MPI_Allreduce(&room, &all_room, 1, MPI_INT, MPI_MIN, world));
@@ -265,7 +294,7 @@ std::unique_ptr<ShardedExchange> make_mpi_sharded_exchange(MPI_Comm world, MPI_C
   }
   leader = node_rank == 0 ? 1 : 0;
   MD_MPI(MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, world));
-  return std::make_unique<MpiShardedExchange>(world, node, nodes > 1, count);
+  return std::make_unique<MpiShardedExchange>(world, node, nodes > 1, count, exact);
 }
 
 }  // namespace mnist_dist

@@ -206,12 +206,14 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
   // table is all-reduced (one rank writes each slot, the others add zeros: exact); every rank
   // then adds the slots in chunk order. count_per_sample: the count's share of a sample (the
   // statistics' elements per channel; 0 leaves sums_[2C] alone). qa, qb (when set): the gradients
-  // Σa, Σb of each chunk, as float, are also added in fixed point (layers/exact_grad.h).
+  // Σa, Σb of each chunk, as float, in fixed point (layers/exact_grad.h), summed into qa, qb
+  // (after zeros unless ctx.exact_add).
   void chunk_sums(Context& ctx, int n, double count_per_sample, int64_t* qa, int64_t* qb) {
     const int c = cfg_.channels, m = ctx.chunk, width = 2 * c + 1;
     slots_.assign(static_cast<size_t>(ctx.total_chunks) * width, 0.0);
     const double* ps = plane_sums_.data();
     float max_abs = 0.0f;
+    if (qa != nullptr && !ctx.exact_add) std::fill_n(qa, c, 0), std::fill_n(qb, c, 0);
     for (int s0 = 0, k = ctx.first_chunk; s0 < n; s0 += m, ++k) {
       MD_CHECK(k < ctx.total_chunks, "batchnorm: chunk beyond the global batch");
       double* slot = slots_.data() + static_cast<size_t>(k) * width;

@@ -137,7 +137,8 @@ class Conv2dCpu final : public Conv2dBase {
   // Deterministic training (ctx.exact_grads): the threads take whole chunks of ctx.chunk
   // samples; each chunk's gradient is summed from zero in the order of the other path (its
   // samples, kChunk at a time), rounded to fixed point into the thread's sums, and the
-  // threads' sums are added (exactly, so in any order) into ctx.exact_grads.
+  // threads' sums are added (exactly, so in any order) into ctx.exact_grads (after zeros unless
+  // ctx.exact_add).
   void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                       Tensor& dx) {
     const int team = team_size(ctx);
@@ -192,6 +193,7 @@ class Conv2dCpu final : public Conv2dBase {
     exact::check_range(max_abs, ctx.total_chunks, "a convolution");
     int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
     int64_t* qb = ctx.exact_grads + (a.grad(b_) - a.grads());
+    if (!ctx.exact_add) std::fill_n(qw, wcount_, 0), std::fill_n(qb, o, 0);
     for (int t = 0; t < used_threads; ++t) {
       const int64_t* q = exact_partial_.data() + static_cast<size_t>(t) * partial_stride_;
       for (size_t i = 0; i < wcount_; ++i) qw[i] += q[i];

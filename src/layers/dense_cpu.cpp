@@ -36,10 +36,14 @@ constexpr int kFwdBatch = 256;          // samples per forward chunk (bounds the
 constexpr int kMinTransposedOut = 64;   // narrower layers compute x·Wᵀ directly,
 constexpr long kMinTransposedMacs = 1 << 17;  // and so do small ones (transposes would dominate)
 constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
-// Deterministic training: every GEMM call has a fixed shape at a fixed place, whatever the
-// thread count (the libraries' sums may depend on the shape): calls over one chunk of samples
-// and blocks of kDetBlock output features (W's rows, dx's columns) at multiples of kDetBlock.
-constexpr int kDetBlock = 64;
+// Deterministic training: every OpenBLAS call has a fixed shape at a fixed place, whatever the
+// thread count or world size (OpenBLAS sums an element differently at another shape: the
+// same row of x·Wᵀ differs between 64 and 128 rows): one chunk of samples × a block of
+// det_block(features) output features (W's rows, dx's columns) at a multiple of it. A block is
+// a quarter of the features rounded up to 16, so that 1, 2 or 4 threads share the blocks
+// evenly. oneDNN's NN products sum every element in one order whatever the shape
+// (DenseExact.OneDnnSumsDoNotDependOnTheCallShape checks it): their calls stay as they are.
+inline int det_block(int features) { return ((features + 3) / 4 + 15) / 16 * 16; }
 
 class DenseCpu final : public DenseBase {
  public:
@@ -67,18 +71,18 @@ class DenseCpu final : public DenseBase {
     if (n == 0) return;
     // Deterministic training: GEMMs over whole chunks of samples, the same shapes at any world
     // size (OpenBLAS's x·Wᵀ sums a row differently at 64 rows than at 128).
-    const bool det = ctx.chunk > 0;
+    const bool det = ctx.chunk > 0;  // the narrow path is OpenBLAS's
     const int rows = det ? ctx.chunk : n;
     if (!transposed_forward()) {
 #pragma omp parallel num_threads(threads)
       {
         int j0 = 0, j1 = 0;
-        split(out, det ? kDetBlock : 16, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+        split(out, det ? det_block(out) : 16, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
         if (j1 > j0) {
           // y[:, j0:j1] = b[j0:j1] + x · W[j0:j1, :]ᵀ
           for (int i = 0; i < n; ++i)
             std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
-          const int cols = det ? kDetBlock : j1 - j0;
+          const int cols = det ? det_block(out) : j1 - j0;
           for (int c = j0; c < j1; c += cols)
             for (int r = 0; r < n; r += rows)  // (OpenBLAS sums a row differently at 64 rows than at 128)
               cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, std::min(rows, n - r), std::min(cols, j1 - c), in,
@@ -88,15 +92,14 @@ class DenseCpu final : public DenseBase {
       }
       return;
     }
-    const int chunk = static_cast<int>(std::min<size_t>(std::min(kFwdBatch, rows), xt_.size() / in));
+    const int chunk = static_cast<int>(std::min<size_t>(kFwdBatch, xt_.size() / in));
     MD_CHECK(chunk > 0, "dense forward before reserve()");
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num(), team = omp_get_num_threads();
       int j0 = 0, j1 = 0, k0 = 0, k1 = 0;
-      split(out, det ? kDetBlock : 4, t, team, j0, j1);
+      split4(out, t, team, j0, j1);
       split4(in, t, team, k0, k1);
-      const int row_block = det ? kDetBlock : kFwdRows;
       for (int s0 = 0; s0 < n; s0 += chunk) {
         const int m = std::min(chunk, n - s0);
         const float* xs = x.data + static_cast<size_t>(s0) * in;
@@ -106,8 +109,8 @@ class DenseCpu final : public DenseBase {
         if (j1 > j0) {
           float* yt = yt_.data() + static_cast<size_t>(j0) * m;
           // yᵀ[j0:j1, :] = W[j0:j1, :] · xᵀ;  y[s0:s0+m, j0:j1] = yᵀ[j0:j1, :]ᵀ + b[j0:j1]
-          for (int r0 = j0; r0 < j1; r0 += row_block)  // row blocks: W's block stays in L2
-            cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + row_block) - r0, m,
+          for (int r0 = j0; r0 < j1; r0 += kFwdRows)  // row blocks: W's block stays in L2
+            cpu_gemm::sgemm(cpu_gemm::Lib::kDnnl, false, false, std::min(j1, r0 + kFwdRows) - r0, m,
                             in, 1.0f, w + static_cast<size_t>(r0) * in, in, xt_.data(), m, 0.0f,
                             yt + static_cast<size_t>(r0 - j0) * m, m);
           cpu_simd::transpose(avx, yt, j1 - j0, m, m, y.data + static_cast<size_t>(s0) * out + j0, out, b + j0);
@@ -127,15 +130,24 @@ class DenseCpu final : public DenseBase {
     int64_t* exact_dw = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (dw - a.grads());
     int64_t* exact_db = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (db - a.grads());
     const bool avx = use_avx512(ctx);
-    float max_abs = 0.0f;
-#pragma omp parallel num_threads(team_size(ctx)) reduction(max : max_abs)
+    if (exact_dw != nullptr) {  // checked before anything is added: no sum can leave int64
+      exact::check_range(exact::dense_bound(team_size(ctx), dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
+      if (dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
+    }
+#pragma omp parallel num_threads(team_size(ctx))
     {
       const int t = omp_get_thread_num(), threads = omp_get_num_threads();
       int r0 = 0, r1 = 0;
       split4(out, t, threads, r0, r1);
       if (exact_dw != nullptr) {  // deterministic: per chunk, into the fixed-point sums
-        if (r1 > r0 && n > 0)
-          max_abs = exact::dense_weight_grad(avx, dy.data, x.data, n, out, in, ctx.chunk, r0, r1, exact_dw, exact_db);
+        if (r1 > r0 && n > 0) {  // this thread's rows of dyᵀ, then of dW
+          float* dyt = dyt_.data();
+          exact::transpose_scaled(dy.data, n, out, r0, r1, dyt);
+          exact::dense_weight_grad(avx, dyt, x.data, n, out, in, ctx.chunk, r0, r1, ctx.exact_add, exact_dw, exact_db);
+        } else if (r1 > r0 && !ctx.exact_add) {  // an empty slice contributes zeros
+          std::fill(exact_dw + static_cast<size_t>(r0) * in, exact_dw + static_cast<size_t>(r1) * in, 0);
+          std::fill(exact_db + r0, exact_db + r1, 0);
+        }
       } else if (r1 > r0) {
         // dW[r0:r1, :] = dy[:, r0:r1]ᵀ · x;  db[r0:r1] = Σ_i dy[i, r0:r1]
         if (n > 0) {
@@ -151,17 +163,16 @@ class DenseCpu final : public DenseBase {
         }
       }
       int c0 = 0, c1 = 0;
-      const bool det = exact_dw != nullptr;
-      split(in, det ? kDetBlock : 4, t, threads, c0, c1);
-      // dx[:, c0:c1] = dy · W[:, c0:c1] (deterministic: per chunk and block of kDetBlock columns)
-      const int rows = det ? ctx.chunk : std::max(n, 1), cols = det ? kDetBlock : std::max(c1 - c0, 1);
+      const bool det = exact_dw != nullptr && cpu_gemm::preferred() == cpu_gemm::Lib::kOpenBlas;
+      split(in, det ? det_block(in) : 4, t, threads, c0, c1);
+      // dx[:, c0:c1] = dy · W[:, c0:c1] (deterministic: per chunk and block of det_block(in) columns)
+      const int rows = det ? ctx.chunk : std::max(n, 1), cols = det ? det_block(in) : std::max(c1 - c0, 1);
       for (int c = c0; want_dx && c < c1; c += cols)
         for (int r = 0; r < n; r += rows)
           cpu_gemm::sgemm(cpu_gemm::preferred(), false, false, std::min(rows, n - r), std::min(cols, c1 - c), out,
                           1.0f, dy.data + static_cast<size_t>(r) * out, out, w + c, in, 0.0f,
                           dx.data + static_cast<size_t>(r) * in + c, in);
     }
-    if (exact_dw != nullptr) exact::check_range(max_abs, ctx.total_chunks, "a dense layer");
   }
 
  private:
@@ -171,6 +182,7 @@ class DenseCpu final : public DenseBase {
   }
 
   AlignedVector<float> xt_, yt_;  // xᵀ (in × chunk) and yᵀ (out × chunk) of a forward chunk
+  AlignedVector<float> dyt_;      // deterministic training: dL/dyᵀ (out × n)
 };
 
 }  // namespace

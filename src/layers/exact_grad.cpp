@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "layers/exact_grad_avx512.h"
 
@@ -30,59 +32,69 @@ float fold(const float* v, size_t n, int64_t* acc) {
   return m;
 }
 
-void unfold_and_clear(bool avx512, int64_t* acc, size_t n, float* out) {
-  if (avx512 && avx512_path_available()) return unfold_and_clear_avx512(acc, n, out);
-  for (size_t i = 0; i < n; ++i) {
-    out[i] = from_fixed(acc[i]);
-    acc[i] = 0;
+void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out) {
+  const bool vec = avx512 && avx512_path_available();
+  constexpr size_t kBlock = 16384;
+  const long blocks = static_cast<long>((n + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
+  for (long b = 0; b < blocks; ++b) {
+    const size_t lo = static_cast<size_t>(b) * kBlock, len = std::min(kBlock, n - lo);
+    if (vec) {
+      unfold_avx512(acc + lo, len, out + lo);
+    } else {
+      for (size_t i = lo; i < lo + len; ++i) out[i] = from_fixed(acc[i]);
+    }
   }
 }
 
-// Element (o, i) of one chunk [s0, s1), as the AVX-512 path computes it.
-static float dense_element(const float* dy, const float* x, int out, int in, int s0, int s1, int o, int i) {
-  float f = 0.0f;
-  for (int s = s0; s < s1; ++s)
-    f = std::fma(dy[static_cast<size_t>(s) * out + o], x[static_cast<size_t>(s) * in + i], f);
-  return f;
+void dense_weight_grad_portable(const float* dyt, const float* x, int n, int in, int chunk, int r0, int r1,
+                                bool add, int64_t* dw) {
+  for (int o = r0; o < r1; ++o)
+    for (int i = 0; i < in; ++i) {
+      int64_t q = add ? dw[static_cast<size_t>(o) * in + i] : 0;
+      for (int s0 = 0; s0 < n; s0 += chunk) {
+        float f = 0.0f;
+        for (int s = s0; s < std::min(n, s0 + chunk); ++s)
+          f = std::fma(dyt[static_cast<size_t>(o) * n + s], x[static_cast<size_t>(s) * in + i], f);
+        q += std::llrint(static_cast<double>(f));  // dyt carries the 2^40
+      }
+      dw[static_cast<size_t>(o) * in + i] = q;
+    }
 }
 
-float dense_bias_rows(const float* dy, int n, int out, int chunk, int r0, int r1, int64_t* db) {
-  float m = 0.0f;
-  for (int o = r0; o < r1; ++o)
+void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
+                       int r0, int r1, bool add, int64_t* dw, int64_t* db) {
+  (void)out;
+  for (int o = r0; o < r1; ++o) {  // the bias: plain adds in sample order
+    int64_t q = add ? db[o] : 0;
     for (int s0 = 0; s0 < n; s0 += chunk) {
       float f = 0.0f;
-      for (int s = s0; s < std::min(n, s0 + chunk); ++s) f += dy[static_cast<size_t>(s) * out + o];
-      db[o] += to_fixed(f);
-      m = std::max(m, std::fabs(f));
-      if (f != f) m = f;
+      for (int s = s0; s < std::min(n, s0 + chunk); ++s) f += dyt[static_cast<size_t>(o) * n + s];
+      q += std::llrint(static_cast<double>(f));
     }
-  return m;
-}
-
-float dense_weight_block(const float* dy, const float* x, int n, int out, int in, int chunk,
-                         int r0, int r1, int i0, int i1, int64_t* dw) {
-  float m = 0.0f;
-  for (int o = r0; o < r1; ++o)
-    for (int s0 = 0; s0 < n; s0 += chunk)
-      for (int i = i0; i < i1; ++i) {
-        const float f = dense_element(dy, x, out, in, s0, std::min(n, s0 + chunk), o, i);
-        dw[static_cast<size_t>(o) * in + i] += to_fixed(f);
-        const float a = std::fabs(f);
-        m = (a > m || a != a) ? a : m;
-      }
-  return m;
-}
-
-float dense_weight_grad(bool avx512, const float* dy, const float* x, int n, int out, int in,
-                        int chunk, int r0, int r1, int64_t* dw, int64_t* db) {
-  float m = dense_bias_rows(dy, n, out, chunk, r0, r1, db);
-  float w = 0.0f;
-  if (avx512 && avx512_path_available()) {
-    w = dense_weight_grad_avx512(dy, x, n, out, in, chunk, r0, r1, dw);
-  } else {
-    w = dense_weight_block(dy, x, n, out, in, chunk, r0, r1, 0, in, dw);
+    db[o] = q;
   }
-  return (w > m || w != w) ? w : m;
+  if (avx512 && avx512_path_available()) return dense_weight_grad_avx512(dyt, x, n, in, chunk, r0, r1, add, dw);
+  dense_weight_grad_portable(dyt, x, n, in, chunk, r0, r1, add, dw);
+}
+
+void transpose_scaled(const float* dy, int n, int ld, int r0, int r1, float* dyt) {
+  for (int o = r0; o < r1; ++o)
+    for (int s = 0; s < n; ++s) dyt[static_cast<size_t>(o) * n + s] = dy[static_cast<size_t>(s) * ld + o] * kToFixed;
+}
+
+float dense_bound(int threads, const float* dy, const float* x, int n, int out, int in, int chunk) {
+  // max |dy| and max |x| over the batch, and their sums times zero: NaN when any value is not
+  // finite (the plain loops vectorise).
+  float mdy = 0.0f, mx = 1.0f, poison = 0.0f;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(max : mdy, mx) reduction(+ : poison)
+  for (int s = 0; s < n; ++s) {
+    const float* ds = dy + static_cast<size_t>(s) * out;
+    const float* xs = x + static_cast<size_t>(s) * in;
+    for (int o = 0; o < out; ++o) mdy = std::max(mdy, std::fabs(ds[o])), poison += ds[o] * 0.0f;
+    for (int i = 0; i < in; ++i) mx = std::max(mx, std::fabs(xs[i])), poison += xs[i] * 0.0f;
+  }
+  return static_cast<float>(std::min(n, chunk)) * mdy * mx + poison;
 }
 
 }  // namespace mnist_dist::exact

@@ -34,17 +34,25 @@ inline float chunk_limit(int total_chunks) {
 // limit (or not finite).
 void check_range(float max_abs, int total_chunks, const char* what);
 
-// acc[i] += to_fixed(v[i]) for i < n; returns max |v[i]|.
+// acc[i] += to_fixed(v[i]) for i < n (acc: this call's own sums); returns max |v[i]|.
 float fold(const float* v, size_t n, int64_t* acc);
-// out[i] = from_fixed(acc[i]) and acc[i] = 0 for i < n (the step's sums consumed).
-void unfold_and_clear(bool avx512, int64_t* acc, size_t n, float* out);
+// out[i] = from_fixed(acc[i]) for i < n, on `threads` OpenMP threads.
+void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out);
 
 // A dense layer's weight and bias gradients over a batch of n samples in chunks of `chunk`
 // (the last may be shorter), rows [r0, r1) of dW: for each chunk c and element (o, i),
-// f = Σ_{s in c} dy[s, o]·x[s, i] by fused multiply-adds in sample order from 0, then
-// dw[o, i] += to_fixed(f); the bias the same with f = Σ dy[s, o] by plain adds. dy is
-// (n, out), x (n, in), dw (out, in). Returns the largest |f|.
-float dense_weight_grad(bool avx512, const float* dy, const float* x, int n, int out, int in,
-                        int chunk, int r0, int r1, int64_t* dw, int64_t* db);
+// f = Σ_{s in c} dyᵀ[o, s]·x[s, i] by fused multiply-adds in sample order from 0, then
+// dw[o, i] = Σ_c to_fixed(f) (added to dw[o, i] when `add`); the bias the same with
+// f = Σ dyᵀ[o, s] by plain adds. dyt is dL/dy transposed and scaled by 2^40 (out, n; see
+// transpose_scaled), so that f arrives in fixed-point units; x is (n, in), dw (out, in).
+void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
+                       int r0, int r1, bool add, int64_t* dw, int64_t* db);
+// dyt (out × n) = 2^40 · dy (n × out, leading dimension ld)ᵀ, columns [r0, r1) of dy: the
+// scaling is exact (a power of two), so each f of dense_weight_grad is 2^40 times what it
+// would be on dy itself (also where that would have been subnormal).
+void transpose_scaled(const float* dy, int n, int ld, int r0, int r1, float* dyt);
+// A bound on every |f| of dense_weight_grad, before the 2^40: chunk · max |dy| · max(1, |x|)
+// over the batch, on `threads` OpenMP threads; NaN when an input is not finite. dy is (n, out).
+float dense_bound(int threads, const float* dy, const float* x, int n, int out, int in, int chunk);
 
 }  // namespace mnist_dist::exact

@@ -3,7 +3,7 @@
 #include "layers/exact_grad_avx512.h"
 
 #include <algorithm>
-#include <limits>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MD_EXACT_AVX512 1
@@ -12,6 +12,7 @@
 #define MD_EXACT_AVX512 0
 #endif
 
+#include "core/aligned.h"
 #include "layers/exact_grad.h"
 
 namespace mnist_dist::exact {
@@ -25,73 +26,94 @@ bool avx512_path_available() {
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,fma")
-// GCC 12's _mm512_reduce_max_ps self-initialises an undefined vector: a known false warning.
+// GCC 12's _mm512_castps512_ps256 reads an undefined vector: a known false warning once inlined.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-void unfold_and_clear_avx512(int64_t* acc, size_t n, float* out) {
+void unfold_avx512(const int64_t* acc, size_t n, float* out) {
   const __m256 scale = _mm256_set1_ps(kFromFixed);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m512i q = _mm512_loadu_si512(acc + i);
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm512_cvtepi64_ps(q), scale));
-    _mm512_storeu_si512(acc + i, _mm512_setzero_si512());
-  }
-  for (; i < n; ++i) {
-    out[i] = from_fixed(acc[i]);
-    acc[i] = 0;
-  }
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm512_cvtepi64_ps(_mm512_loadu_si512(acc + i)), scale));
+  for (; i < n; ++i) out[i] = from_fixed(acc[i]);
 }
 
 namespace {
 
-constexpr int kRows = 8;  // rows of dW per register block (× 16 columns)
-
-// Adds to_fixed(f) of 16 floats to (lo, hi) and tracks max |f| and NaNs.
-inline void fold16(__m512 f, __m512i& lo, __m512i& hi, __m512& maxabs, __mmask16& nan) {
-  nan |= _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
-  maxabs = _mm512_max_ps(maxabs, _mm512_abs_ps(f));
-  const __m512 s = _mm512_mul_ps(f, _mm512_set1_ps(kToFixed));
+// Adds llrint of 16 floats (already scaled by 2^40) to (lo, hi).
+inline void fold16(__m512 s, __m512i& lo, __m512i& hi) {
   lo = _mm512_add_epi64(lo, _mm512_cvtps_epi64(_mm512_castps512_ps256(s)));
   hi = _mm512_add_epi64(hi, _mm512_cvtps_epi64(_mm512_extractf32x8_ps(s, 1)));
 }
 
-}  // namespace
+inline __mmask16 mask_of(int count) {  // the first min(count, 16) lanes (none for count <= 0)
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF)
+                     : count <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << count) - 1u);
+}
 
-float dense_weight_grad_avx512(const float* dy, const float* x, int n, int out, int in, int chunk,
-                               int r0, int r1, int64_t* dw) {
-  __m512 maxabs = _mm512_setzero_ps();
-  __mmask16 nan = 0;
-  float tail_max = 0.0f;
-  int o = r0;
-  for (; o + kRows <= r1; o += kRows) {
-    int i = 0;
-    for (; i + 16 <= in; i += 16) {
-      __m512i lo[kRows], hi[kRows];
-      for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_si512();
-      for (int s0 = 0; s0 < n; s0 += chunk) {
-        const int s1 = std::min(n, s0 + chunk);
-        __m512 f[kRows];
-        for (int r = 0; r < kRows; ++r) f[r] = _mm512_setzero_ps();
-        for (int s = s0; s < s1; ++s) {
-          const __m512 xv = _mm512_loadu_ps(x + static_cast<size_t>(s) * in + i);
-          const float* d = dy + static_cast<size_t>(s) * out + o;
-          for (int r = 0; r < kRows; ++r) f[r] = _mm512_fmadd_ps(_mm512_set1_ps(d[r]), xv, f[r]);
-        }
-        for (int r = 0; r < kRows; ++r) fold16(f[r], lo[r], hi[r], maxabs, nan);
-      }
-      for (int r = 0; r < kRows; ++r) {
-        int64_t* p = dw + static_cast<size_t>(o + r) * in + i;
-        _mm512_storeu_si512(p, _mm512_add_epi64(_mm512_loadu_si512(p), lo[r]));
-        _mm512_storeu_si512(p + 8, _mm512_add_epi64(_mm512_loadu_si512(p + 8), hi[r]));
+// Rows [o, o + R) × 32 columns of dW, all chunks: per chunk the fused multiply-adds in sample
+// order from zero, then the fold into the tile's fixed-point sums (q), stored to dw (added, with
+// `add`) once, `cols` columns of them (the strip's width). xp: the strip of x packed (n × 32,
+// 64-byte aligned, zeros past the strip's width).
+template <int R>
+inline void tile(const float* dyt, const float* xp, int n, int in, int chunk, int o, int i, int cols, bool add,
+                 int64_t* dw) {
+  __m512i lo[R][2], hi[R][2];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 2; ++v) lo[r][v] = hi[r][v] = _mm512_setzero_si512();
+  const float* d = dyt + static_cast<size_t>(o) * n;
+  for (int s0 = 0; s0 < n; s0 += chunk) {
+    const int s1 = std::min(n, s0 + chunk);
+    __m512 f[R][2];
+    for (int r = 0; r < R; ++r) f[r][0] = f[r][1] = _mm512_setzero_ps();
+    for (int s = s0; s < s1; ++s) {
+      const __m512 x0 = _mm512_load_ps(xp + 32 * s), x1 = _mm512_load_ps(xp + 32 * s + 16);
+      for (int r = 0; r < R; ++r) {
+        const __m512 dv = _mm512_set1_ps(d[static_cast<size_t>(r) * n + s]);
+        f[r][0] = _mm512_fmadd_ps(dv, x0, f[r][0]);
+        f[r][1] = _mm512_fmadd_ps(dv, x1, f[r][1]);
       }
     }
-    if (i < in) tail_max = std::max(tail_max, dense_weight_block(dy, x, n, out, in, chunk, o, o + kRows, i, in, dw));
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 2; ++v) fold16(f[r][v], lo[r][v], hi[r][v]);
   }
-  if (o < r1) tail_max = std::max(tail_max, dense_weight_block(dy, x, n, out, in, chunk, o, r1, 0, in, dw));
-  if (nan != 0) return std::numeric_limits<float>::quiet_NaN();
-  return std::max(tail_max, _mm512_reduce_max_ps(maxabs));
+  const __mmask16 m0 = mask_of(cols), m1 = mask_of(cols - 16);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 2; ++v) {
+      int64_t* p = dw + static_cast<size_t>(o + r) * in + i + 16 * v;
+      const __mmask16 m = v == 0 ? m0 : m1;
+      const __mmask8 ml = static_cast<__mmask8>(m & 0xFF), mh = static_cast<__mmask8>(m >> 8);
+      if (add) {
+        lo[r][v] = _mm512_add_epi64(_mm512_maskz_loadu_epi64(ml, p), lo[r][v]);
+        hi[r][v] = _mm512_add_epi64(_mm512_maskz_loadu_epi64(mh, p + 8), hi[r][v]);
+      }
+      _mm512_mask_storeu_epi64(p, ml, lo[r][v]);
+      _mm512_mask_storeu_epi64(p + 8, mh, hi[r][v]);
+    }
+}
+
+}  // namespace
+
+// Strips of 32 columns outermost: the strip of x is packed once (aligned rows: no loads split
+// across cache lines) and stays in L1 while every row block reads it.
+void dense_weight_grad_avx512(const float* dyt, const float* x, int n, int in, int chunk, int r0, int r1,
+                              bool add, int64_t* dw) {
+  thread_local std::vector<float, AlignedAllocator<float>> strip;
+  if (strip.size() < static_cast<size_t>(n) * 32) strip.assign(static_cast<size_t>(n) * 32, 0.0f);
+  float* xp = strip.data();
+  for (int i = 0; i < in; i += 32) {
+    const int cols = std::min(32, in - i);
+    const __mmask16 m0 = mask_of(cols), m1 = mask_of(cols - 16);
+    for (int s = 0; s < n; ++s) {
+      const float* xs = x + static_cast<size_t>(s) * in + i;
+      _mm512_store_ps(xp + 32 * s, _mm512_maskz_loadu_ps(m0, xs));
+      _mm512_store_ps(xp + 32 * s + 16, _mm512_maskz_loadu_ps(m1, xs + 16));
+    }
+    int o = r0;
+    for (; o + 4 <= r1; o += 4) tile<4>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
+    for (; o < r1; ++o) tile<1>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
+  }
 }
 
 #pragma GCC diagnostic pop
@@ -100,8 +122,8 @@ float dense_weight_grad_avx512(const float* dy, const float* x, int n, int out, 
 #else
 
 bool avx512_path_available() { return false; }
-void unfold_and_clear_avx512(int64_t*, size_t, float*) {}
-float dense_weight_grad_avx512(const float*, const float*, int, int, int, int, int, int, int64_t*) { return 0.0f; }
+void unfold_avx512(const int64_t*, size_t, float*) {}
+void dense_weight_grad_avx512(const float*, const float*, int, int, int, int, int, bool, int64_t*) {}
 
 #endif
 

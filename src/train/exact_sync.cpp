@@ -1,11 +1,13 @@
 // Deterministic training's gradient exchange (train/gradient_sync.h, make_exact_sync): the
-// layers have added their chunks' gradients in fixed point to the exact buffer
-// (layers/exact_grad.h); integer sums over the ranks are exact, so the all-reduce's algorithm
-// and the ranks' order cannot change a bit. Each layer's range is then rounded back to float
-// once, into the arena's gradients, and the buffer cleared for the next step.
+// layers have written their chunks' gradients in fixed point to the exact buffer
+// (layers/exact_grad.h); integer sums over the ranks are exact, so the exchange's algorithm and
+// the ranks' order cannot change a bit. The sums are then rounded back to float once, into the
+// arena's gradients, and every rank takes the same Adam step.
 #include <chrono>
 #include <cstdio>
+#include <vector>
 
+#include "comm/sharded_exchange.h"
 #include "core/error.h"
 #include "layers/cpu_context.h"
 #include "layers/exact_grad.h"
@@ -14,41 +16,50 @@
 namespace mnist_dist {
 namespace {
 
+template <typename F>
+void timed(double& total, F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // One rank: as LayerwiseAdam, each layer's range as soon as backward has finished it.
 class ExactLayerwise final : public GradientSync {
  public:
-  ExactLayerwise(Model& model, Adam& adam, Context& ctx, int64_t* exact)
-      : model_(model), adam_(adam), ctx_(ctx), exact_(exact) {}
+  ExactLayerwise(Model& model, Adam& adam, Context& ctx)
+      : model_(model), adam_(adam), ctx_(ctx), exact_(model.arena().param_count(), 0) {
+    ctx.exact_grads = exact_.data();
+  }
   void begin_step() override { adam_.begin_step(); }
   void on_layer_done(int layer) override {
     ParamArena& arena = model_.arena();
     const auto [b, e] = model_.grad_range(static_cast<size_t>(layer));
-    exact::unfold_and_clear(use_avx512(ctx_), exact_ + b, e - b, arena.grads() + b);
+    exact::unfold(use_avx512(ctx_), team_size(ctx_), exact_.data() + b, e - b, arena.grads() + b);
     adam_.update(arena.params(), arena.grads(), b, e);
   }
   void finish_step() override {}
-  std::string describe() const override { return "one rank, deterministic: exact sums, Adam per layer"; }
+  std::string describe() const override { return "deterministic, one rank: exact sums, Adam per layer"; }
 
  private:
   Model& model_;
   Adam& adam_;
   Context& ctx_;
-  int64_t* exact_;
+  std::vector<int64_t> exact_;
 };
 
-// Several ranks: one integer all-reduce of the whole buffer after backward, then one Adam step.
+// Several ranks (--grad-exchange buckets, or no shared memory): one integer all-reduce of the
+// whole buffer after backward, then one Adam step.
 class ExactAllReduce final : public GradientSync {
  public:
-  ExactAllReduce(Communicator& comm, Model& model, Adam& adam, Context& ctx, int64_t* exact)
-      : comm_(comm), model_(model), adam_(adam), ctx_(ctx), exact_(exact) {}
+  ExactAllReduce(Communicator& comm, Model& model, Adam& adam, Context& ctx)
+      : comm_(comm), model_(model), adam_(adam), ctx_(ctx), exact_(model.arena().param_count(), 0) {
+    ctx.exact_grads = exact_.data();
+  }
   void on_layer_done(int) override {}
   void finish_step() override {
     ParamArena& arena = model_.arena();
-    const size_t n = arena.param_count();
-    const auto t0 = std::chrono::steady_clock::now();
-    comm_.allreduce_sum(exact_, n);
-    comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    exact::unfold_and_clear(use_avx512(ctx_), exact_, n, arena.grads());
+    timed(comm_seconds_, [&] { comm_.allreduce_sum(exact_.data(), exact_.size()); });
+    exact::unfold(use_avx512(ctx_), team_size(ctx_), exact_.data(), exact_.size(), arena.grads());
     adam_.step(ctx_, arena.params(), arena.grads());
   }
   std::string describe() const override { return "deterministic: exact integer all-reduce of the gradients"; }
@@ -58,16 +69,68 @@ class ExactAllReduce final : public GradientSync {
   Model& model_;
   Adam& adam_;
   Context& ctx_;
-  int64_t* exact_;
+  std::vector<int64_t> exact_;
+};
+
+// CPU ranks sharing a node's memory: as ShardedUpdate, each rank sums its shard of the
+// fixed-point gradients over the ranks, rounds it, updates its shard of the shared parameters.
+class ExactSharded final : public GradientSync {
+ public:
+  ExactSharded(std::unique_ptr<ShardedExchange> ex, Model& model, Adam& adam, Context& ctx)
+      : ex_(std::move(ex)), model_(model), adam_(adam), ctx_(ctx) {
+    ex_->share_params(model.arena().params());  // equal on every rank (broadcast or resumed)
+    model.arena().attach(ex_->params(), ex_->grads());
+    ctx.exact_grads = ex_->exact_grads();
+  }
+  void on_layer_done(int) override {}
+  void finish_step() override {
+    timed(comm_seconds_, [&] { ex_->wait_grads(); });
+    ex_->reduce_shard_exact();
+    const size_t sb = ex_->shard_begin(), se = ex_->shard_end();
+    ParamArena& arena = model_.arena();
+    exact::unfold(use_avx512(ctx_), team_size(ctx_), ex_->exact_grads() + sb, se - sb, arena.grads() + sb);
+    adam_.step(arena.params(), arena.grads(), sb, se);
+    timed(comm_seconds_, [&] { ex_->all_gather(); });
+  }
+  void gather_moments() override {
+    ex_->gather_full(adam_.m());
+    ex_->gather_full(adam_.v());
+  }
+  void close() override {
+    if (!ex_) return;
+    ex_->gather_full(model_.arena().grads());  // the last step's gradient, as with buckets
+    gather_moments();
+    model_.arena().detach();
+    ctx_.exact_grads = nullptr;
+    ex_->close();
+    ex_.reset();
+  }
+  std::string describe() const override {
+    return "deterministic: exact integer sums of the gradients through shared memory, sharded update";
+  }
+
+ private:
+  std::unique_ptr<ShardedExchange> ex_;
+  Model& model_;
+  Adam& adam_;
+  Context& ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<GradientSync> make_exact_sync(Communicator& comm, Model& model, Adam& adam, Context& ctx,
-                                              int64_t* exact) {
+std::unique_ptr<GradientSync> make_exact_sync(const GradientSyncSetup& setup, Communicator& comm, Model& model,
+                                              Adam& adam, Context& ctx, const Logger& log) {
   MD_CHECK(ctx.backend == Backend::kCpu, "deterministic training runs on the CPU backend");
-  if (comm.size() == 1) return std::make_unique<ExactLayerwise>(model, adam, ctx, exact);
-  return std::make_unique<ExactAllReduce>(comm, model, adam, ctx, exact);
+  if (comm.size() == 1) return std::make_unique<ExactLayerwise>(model, adam, ctx);
+  if (setup.exchange != "buckets") {
+    std::string why;
+    if (auto ex = comm.make_sharded_exchange(model.arena().param_count(), &why, /*exact=*/true))
+      return std::make_unique<ExactSharded>(std::move(ex), model, adam, ctx);
+    if (setup.exchange == "sharded")
+      throw UserError("--grad-exchange sharded is not available here: " + why + " (use auto or buckets)");
+    if (comm.local_size() > 1) log.notice("note: gradients go through the integer all-reduce: %s", why.c_str());
+  }
+  return std::make_unique<ExactAllReduce>(comm, model, adam, ctx);
 }
 
 }  // namespace mnist_dist

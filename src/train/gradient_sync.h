@@ -58,12 +58,12 @@ struct GradientSyncSetup {
   double bucket_mb = 1.0;         // --bucket-mb
 };
 
-// Deterministic training (--deterministic, CPU): the layers add fixed-point gradients to
-// `exact` (param_count() values, the arena's offsets; layers/exact_grad.h); the strategy sums
-// them over the ranks exactly, rounds them into the arena's gradients, clears `exact` and steps
-// (train/exact_sync.cpp).
-std::unique_ptr<GradientSync> make_exact_sync(Communicator& comm, Model& model, Adam& adam, Context& ctx,
-                                              int64_t* exact);
+// Deterministic training (--deterministic, CPU; train/exact_sync.cpp): sets ctx.exact_grads to
+// the buffer the layers write fixed-point gradients into (layers/exact_grad.h); the strategy
+// sums them over the ranks exactly (through shared memory or an integer all-reduce, as
+// setup.exchange asks), rounds them into the arena's gradients and steps. Collective.
+std::unique_ptr<GradientSync> make_exact_sync(const GradientSyncSetup& setup, Communicator& comm, Model& model,
+                                              Adam& adam, Context& ctx, const Logger& log);
 
 // Collective (every rank decides alike). Call once the parameters are equal on every rank
 // (the sharded strategies move them into memory the node's ranks share). UserError when

@@ -113,9 +113,7 @@ struct Trainer::Impl {
         throw UserError("--deterministic runs on the CPU backend for now (--device cpu); the GPU half is designed "
                         "in docs/determinism.md and not built yet");
       sampler.set_chunk(kDeterministicChunk);
-      exact_grads.assign(model.arena().param_count(), 0);
-      ctx.exact_grads = exact_grads.data();
-      ctx.chunk = kDeterministicChunk;
+      ctx.chunk = kDeterministicChunk;  // ctx.exact_grads: set by make_exact_sync
     }
     // Every output this run will write, checked before any work (rank 0 writes them all).
     if (comm.rank() == 0) {
@@ -128,8 +126,9 @@ struct Trainer::Impl {
     broadcast_replica(comm, model.arena());
     checkpoints.prepare_dir();
     resumed = !cfg.resume.empty() && checkpoints.resume();
-    sync = cfg.deterministic ? make_exact_sync(comm, model, adam, ctx, exact_grads.data())
-                             : make_gradient_sync({cfg.grad_exchange, cfg.bucket_mb}, comm, model, adam, ctx, log);
+    const GradientSyncSetup exchange{cfg.grad_exchange, cfg.bucket_mb};
+    sync = cfg.deterministic ? make_exact_sync(exchange, comm, model, adam, ctx, log)
+                             : make_gradient_sync(exchange, comm, model, adam, ctx, log);
     if (comm.rank() == 0 && cfg.evaluate) {
       val = load_split_data(cfg.data_dir, "val").data;
       test = load_split_data(cfg.data_dir, "test").data;
@@ -156,6 +155,7 @@ struct Trainer::Impl {
       ctx.first_chunk = static_cast<int>(ctx.noise_first_row / static_cast<size_t>(ctx.chunk));
       ctx.total_chunks = static_cast<int>((b.global_n + ctx.chunk - 1) / ctx.chunk);
     }
+    ctx.exact_add = micro > 0;  // deterministic: later micro-steps add to the group's sums
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(group_samples);
     if (micro == 0) adam.set_lr(schedule.at(adam.steps()));
@@ -478,7 +478,6 @@ struct Trainer::Impl {
   Buffer<float> dlogits;
   std::unique_ptr<GradAccumulator> accum;  // --accumulate K > 1: the group's gradient so far
   std::unique_ptr<BatchStager> stager;  // device staging of the slices (GPU backend only)
-  std::vector<int64_t> exact_grads;     // --deterministic: the step's fixed-point gradient sums
   data::EpochSampler sampler;
   EarlyStopping stopper;  // also tracks the best epoch for --save-best
   BestWeights best;       // rank 0, with --early-stopping: the best epoch's weights
