@@ -57,6 +57,9 @@ class ShardedExchange {
   // nodes when there are several).
   virtual int64_t* exact_grads() { return nullptr; }
   virtual void reduce_shard_exact() {}
+  // One node only (else null): the node's fixed-point gradient buffers in local-rank order, for
+  // a caller that sums the shard as it reads it (one pass less than reduce_shard_exact).
+  virtual const int64_t* const* node_exact_grads(int* /*n*/) { return nullptr; }
   // Collective. Fills params() with `initial` (equal on every rank; local rank 0 copies).
   virtual void share_params(const float* initial) = 0;
   // Collective. Every rank has updated its shard of params(); afterwards all of it is current.

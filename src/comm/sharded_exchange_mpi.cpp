@@ -154,6 +154,12 @@ class MpiShardedExchange final : public ShardedExchange {
 
   int64_t* exact_grads() override { return exact_slots_.empty() ? nullptr : exact_slots_[local_rank_]; }
 
+  const int64_t* const* node_exact_grads(int* n) override {
+    if (cross_ != MPI_COMM_NULL || exact_slots_.empty()) return nullptr;
+    *n = local_size_;
+    return exact_slots_.data();
+  }
+
   void reduce_shard_exact() override {
     MD_CHECK(!exact_slots_.empty(), "ShardedExchange::reduce_shard_exact: made without exact gradients");
     const size_t b = shard_begin(), e = shard_end();

@@ -131,7 +131,7 @@ class DenseCpu final : public DenseBase {
     int64_t* exact_db = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (db - a.grads());
     const bool avx = use_avx512(ctx);
     if (exact_dw != nullptr) {  // checked before anything is added: no sum can leave int64
-      exact::check_range(exact::dense_bound(team_size(ctx), dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
+      exact::check_range(exact::dense_bound(avx, team_size(ctx), dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
       if (dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
     }
 #pragma omp parallel num_threads(team_size(ctx))
@@ -142,7 +142,9 @@ class DenseCpu final : public DenseBase {
       if (exact_dw != nullptr) {  // deterministic: per chunk, into the fixed-point sums
         if (r1 > r0 && n > 0) {  // this thread's rows of dyᵀ, then of dW
           float* dyt = dyt_.data();
-          exact::transpose_scaled(dy.data, n, out, r0, r1, dyt);
+          float* rows = dyt + static_cast<size_t>(r0) * n;
+          cpu_simd::transpose(avx, dy.data + r0, n, r1 - r0, out, rows, n, nullptr);
+          exact::scale_to_fixed(rows, static_cast<size_t>(r1 - r0) * n);
           exact::dense_weight_grad(avx, dyt, x.data, n, out, in, ctx.chunk, r0, r1, ctx.exact_add, exact_dw, exact_db);
         } else if (r1 > r0 && !ctx.exact_add) {  // an empty slice contributes zeros
           std::fill(exact_dw + static_cast<size_t>(r0) * in, exact_dw + static_cast<size_t>(r1) * in, 0);

@@ -78,23 +78,51 @@ void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int
   dense_weight_grad_portable(dyt, x, n, in, chunk, r0, r1, add, dw);
 }
 
-void transpose_scaled(const float* dy, int n, int ld, int r0, int r1, float* dyt) {
-  for (int o = r0; o < r1; ++o)
-    for (int s = 0; s < n; ++s) dyt[static_cast<size_t>(o) * n + s] = dy[static_cast<size_t>(s) * ld + o] * kToFixed;
+void scale_to_fixed(float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i) v[i] *= kToFixed;
 }
 
-float dense_bound(int threads, const float* dy, const float* x, int n, int out, int in, int chunk) {
+void unfold_sum(bool avx512, int threads, const int64_t* const* bufs, int nbufs, size_t begin, size_t end,
+                float* out) {
+  const bool vec = avx512 && avx512_path_available();
+  constexpr size_t kBlock = 2048;
+  const long blocks = static_cast<long>((end - begin + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
+  for (long b = 0; b < blocks; ++b) {
+    const size_t lo = begin + static_cast<size_t>(b) * kBlock, len = std::min(kBlock, end - lo);
+    if (vec) {
+      unfold_sum_avx512(bufs, nbufs, lo, len, out + lo);
+      continue;
+    }
+    for (size_t i = lo; i < lo + len; ++i) {
+      uint64_t q = static_cast<uint64_t>(bufs[0][i]);  // unsigned: wraps instead of overflowing
+      for (int k = 1; k < nbufs; ++k) q += static_cast<uint64_t>(bufs[k][i]);
+      out[i] = from_fixed(static_cast<int64_t>(q));
+    }
+  }
+}
+
+float dense_bound(bool avx512, int threads, const float* dy, const float* x, int n, int out, int in, int chunk) {
   // max |dy| and max |x| over the batch, and their sums times zero: NaN when any value is not
   // finite (the plain loops vectorise).
-  float mdy = 0.0f, mx = 1.0f, poison = 0.0f;
-#pragma omp parallel for schedule(static) num_threads(threads) reduction(max : mdy, mx) reduction(+ : poison)
+  const bool vec = avx512 && avx512_path_available();
+  float mdy = 0.0f, mx = 1.0f;
+  bool bad = false;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(max : mdy, mx) reduction(|| : bad)
   for (int s = 0; s < n; ++s) {
     const float* ds = dy + static_cast<size_t>(s) * out;
     const float* xs = x + static_cast<size_t>(s) * in;
-    for (int o = 0; o < out; ++o) mdy = std::max(mdy, std::fabs(ds[o])), poison += ds[o] * 0.0f;
-    for (int i = 0; i < in; ++i) mx = std::max(mx, std::fabs(xs[i])), poison += xs[i] * 0.0f;
+    bool b1 = false, b2 = false;
+    if (vec) {
+      mdy = max_abs_avx512(ds, static_cast<size_t>(out), mdy, &b1);
+      mx = max_abs_avx512(xs, static_cast<size_t>(in), mx, &b2);
+    } else {
+      for (int o = 0; o < out; ++o) mdy = std::max(mdy, std::fabs(ds[o])), b1 = b1 || !std::isfinite(ds[o]);
+      for (int i = 0; i < in; ++i) mx = std::max(mx, std::fabs(xs[i])), b2 = b2 || !std::isfinite(xs[i]);
+    }
+    bad = bad || b1 || b2;
   }
-  return static_cast<float>(std::min(n, chunk)) * mdy * mx + poison;
+  return bad ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(std::min(n, chunk)) * mdy * mx;
 }
 
 }  // namespace mnist_dist::exact

@@ -38,6 +38,9 @@ void check_range(float max_abs, int total_chunks, const char* what);
 float fold(const float* v, size_t n, int64_t* acc);
 // out[i] = from_fixed(acc[i]) for i < n, on `threads` OpenMP threads.
 void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out);
+// out[i] = from_fixed(Σ_k bufs[k][i]) for i in [begin, end) (integer sums: any order).
+void unfold_sum(bool avx512, int threads, const int64_t* const* bufs, int nbufs, size_t begin, size_t end,
+                float* out);
 
 // A dense layer's weight and bias gradients over a batch of n samples in chunks of `chunk`
 // (the last may be shorter), rows [r0, r1) of dW: for each chunk c and element (o, i),
@@ -47,12 +50,12 @@ void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out);
 // transpose_scaled), so that f arrives in fixed-point units; x is (n, in), dw (out, in).
 void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
                        int r0, int r1, bool add, int64_t* dw, int64_t* db);
-// dyt (out × n) = 2^40 · dy (n × out, leading dimension ld)ᵀ, columns [r0, r1) of dy: the
-// scaling is exact (a power of two), so each f of dense_weight_grad is 2^40 times what it
-// would be on dy itself (also where that would have been subnormal).
-void transpose_scaled(const float* dy, int n, int ld, int r0, int r1, float* dyt);
+// v[i] *= 2^40 for i < n (dense_weight_grad's dyᵀ): exact (a power of two), so each f of
+// dense_weight_grad is 2^40 times what it would be on dy itself (also where that would have
+// been subnormal).
+void scale_to_fixed(float* v, size_t n);
 // A bound on every |f| of dense_weight_grad, before the 2^40: chunk · max |dy| · max(1, |x|)
 // over the batch, on `threads` OpenMP threads; NaN when an input is not finite. dy is (n, out).
-float dense_bound(int threads, const float* dy, const float* x, int n, int out, int in, int chunk);
+float dense_bound(bool avx512, int threads, const float* dy, const float* x, int n, int out, int in, int chunk);
 
 }  // namespace mnist_dist::exact

@@ -40,6 +40,46 @@ void unfold_avx512(const int64_t* acc, size_t n, float* out) {
 }
 
 namespace {
+inline __mmask16 mask_of(int count) {  // the first min(count, 16) lanes (none for count <= 0)
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF)
+                     : count <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << count) - 1u);
+}
+}  // namespace
+
+void unfold_sum_avx512(const int64_t* const* bufs, int nbufs, size_t offset, size_t n, float* out) {
+  const __m256 scale = _mm256_set1_ps(kFromFixed);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512i q = _mm512_loadu_si512(bufs[0] + offset + i);
+    for (int k = 1; k < nbufs; ++k) q = _mm512_add_epi64(q, _mm512_loadu_si512(bufs[k] + offset + i));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm512_cvtepi64_ps(q), scale));
+  }
+  for (; i < n; ++i) {
+    uint64_t q = static_cast<uint64_t>(bufs[0][offset + i]);
+    for (int k = 1; k < nbufs; ++k) q += static_cast<uint64_t>(bufs[k][offset + i]);
+    out[i] = from_fixed(static_cast<int64_t>(q));
+  }
+}
+
+float max_abs_avx512(const float* v, size_t n, float floor, bool* not_finite) {
+  __m512 m = _mm512_set1_ps(floor), poison = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    m = _mm512_max_ps(m, _mm512_abs_ps(x));
+    poison = _mm512_add_ps(poison, _mm512_mul_ps(x, zero));  // NaN once any x is NaN or ±inf
+  }
+  if (i < n) {
+    const __m512 x = _mm512_maskz_loadu_ps(mask_of(static_cast<int>(n - i)), v + i);
+    m = _mm512_max_ps(m, _mm512_abs_ps(x));
+    poison = _mm512_add_ps(poison, _mm512_mul_ps(x, zero));
+  }
+  *not_finite = _mm512_cmp_ps_mask(poison, poison, _CMP_UNORD_Q) != 0;
+  return _mm512_reduce_max_ps(m);
+}
+
+namespace {
 
 // Adds llrint of 16 floats (already scaled by 2^40) to (lo, hi).
 inline void fold16(__m512 s, __m512i& lo, __m512i& hi) {
@@ -47,10 +87,6 @@ inline void fold16(__m512 s, __m512i& lo, __m512i& hi) {
   hi = _mm512_add_epi64(hi, _mm512_cvtps_epi64(_mm512_extractf32x8_ps(s, 1)));
 }
 
-inline __mmask16 mask_of(int count) {  // the first min(count, 16) lanes (none for count <= 0)
-  return count >= 16 ? static_cast<__mmask16>(0xFFFF)
-                     : count <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << count) - 1u);
-}
 
 // Rows [o, o + R) × 32 columns of dW, all chunks: per chunk the fused multiply-adds in sample
 // order from zero, then the fold into the tile's fixed-point sums (q), stored to dw (added, with
@@ -87,6 +123,11 @@ inline void tile(const float* dyt, const float* xp, int n, int in, int chunk, in
       if (add) {
         lo[r][v] = _mm512_add_epi64(_mm512_maskz_loadu_epi64(ml, p), lo[r][v]);
         hi[r][v] = _mm512_add_epi64(_mm512_maskz_loadu_epi64(mh, p + 8), hi[r][v]);
+      } else if (m == 0xFFFF && (reinterpret_cast<uintptr_t>(p) & 63) == 0) {
+        // Whole cache lines, read by another core (the exchange): stored without reading them first.
+        _mm512_stream_si512(reinterpret_cast<__m512i*>(p), lo[r][v]);
+        _mm512_stream_si512(reinterpret_cast<__m512i*>(p + 8), hi[r][v]);
+        continue;
       }
       _mm512_mask_storeu_epi64(p, ml, lo[r][v]);
       _mm512_mask_storeu_epi64(p + 8, mh, hi[r][v]);
@@ -114,6 +155,7 @@ void dense_weight_grad_avx512(const float* dyt, const float* x, int n, int in, i
     for (; o + 4 <= r1; o += 4) tile<4>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
     for (; o < r1; ++o) tile<1>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
   }
+  _mm_sfence();  // the streamed stores are visible before anyone is told the gradients are ready
 }
 
 #pragma GCC diagnostic pop
@@ -123,6 +165,8 @@ void dense_weight_grad_avx512(const float* dyt, const float* x, int n, int in, i
 
 bool avx512_path_available() { return false; }
 void unfold_avx512(const int64_t*, size_t, float*) {}
+void unfold_sum_avx512(const int64_t* const*, int, size_t, size_t, float*) {}
+float max_abs_avx512(const float*, size_t, float floor, bool*) { return floor; }
 void dense_weight_grad_avx512(const float*, const float*, int, int, int, int, int, bool, int64_t*) {}
 
 #endif

@@ -68,6 +68,27 @@ void Adam::update(float* params, const float* grads, size_t begin, size_t end) {
   update_sum(params, &grads, 1, begin, end);
 }
 
+void Adam::update_fed(float* params, float* grads, size_t begin, size_t end,
+                      const std::function<void(size_t, size_t)>& feed) {
+  MD_CHECK(backend() == Backend::kCpu, "Adam::update_fed on a GPU backend");
+  MD_CHECK(begin <= end && end <= m_.size(), "Adam::update_fed: bad range");
+  MD_CHECK(t_ > 0, "Adam::update before begin_step()");
+  const adam::Coeffs c = step_coeffs_;
+  const long b = static_cast<long>(begin), e = static_cast<long>(end);
+  float* m = m_.data();
+  float* v = v_.data();
+  constexpr long kChunk = 4096;  // as update_sum
+  const long chunks = (e - b + kChunk - 1) / kChunk;
+  const bool stream = stream_params_;
+  const float* g = grads;
+#pragma omp parallel for schedule(static)
+  for (long k = 0; k < chunks; ++k) {
+    const long lo = b + k * kChunk, hi = std::min(e, b + (k + 1) * kChunk);
+    feed(static_cast<size_t>(lo), static_cast<size_t>(hi));
+    adam::update_range(params, m, v, &g, 1, lo, hi, c, stream);
+  }
+}
+
 void Adam::update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end) {
   MD_CHECK(backend() == Backend::kCpu, "Adam::step on a GPU backend without a context");
   MD_CHECK(begin <= end && end <= m_.size() && n >= 1, "Adam::step: bad range or buffer count");

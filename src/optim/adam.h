@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "core/context.h"
 #include "cuda/buffer.h"
@@ -42,6 +43,11 @@ class Adam {
   void update(float* params, const float* grads, size_t begin, size_t end);
   // The same with the gradient given as the sum of n buffers (as step_sum).
   void update_sum(float* params, const float* const* grads, int n, size_t begin, size_t end);
+  // update() where feed(lo, hi) first writes grads[lo, hi), piece by piece, just before the
+  // update reads it, while it is still in cache (deterministic training rounds its fixed-point
+  // sums there). feed runs on the OpenMP thread that updates the piece.
+  void update_fed(float* params, float* grads, size_t begin, size_t end,
+                  const std::function<void(size_t, size_t)>& feed);
 
   // CPU: the parameters are written with streaming stores (adam::update_range's stream_params;
   // on by default). Other cores read them before this one writes them again (the other OpenMP

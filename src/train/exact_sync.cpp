@@ -34,8 +34,11 @@ class ExactLayerwise final : public GradientSync {
   void on_layer_done(int layer) override {
     ParamArena& arena = model_.arena();
     const auto [b, e] = model_.grad_range(static_cast<size_t>(layer));
-    exact::unfold(use_avx512(ctx_), team_size(ctx_), exact_.data() + b, e - b, arena.grads() + b);
-    adam_.update(arena.params(), arena.grads(), b, e);
+    float* g = arena.grads();
+    const bool avx = use_avx512(ctx_);
+    adam_.update_fed(arena.params(), g, b, e, [&](size_t lo, size_t hi) {
+      exact::unfold(avx, 1, exact_.data() + lo, hi - lo, g + lo);
+    });
   }
   void finish_step() override {}
   std::string describe() const override { return "deterministic, one rank: exact sums, Adam per layer"; }
@@ -59,8 +62,12 @@ class ExactAllReduce final : public GradientSync {
   void finish_step() override {
     ParamArena& arena = model_.arena();
     timed(comm_seconds_, [&] { comm_.allreduce_sum(exact_.data(), exact_.size()); });
-    exact::unfold(use_avx512(ctx_), team_size(ctx_), exact_.data(), exact_.size(), arena.grads());
-    adam_.step(ctx_, arena.params(), arena.grads());
+    float* g = arena.grads();
+    const bool avx = use_avx512(ctx_);
+    adam_.begin_step();
+    adam_.update_fed(arena.params(), g, 0, exact_.size(), [&](size_t lo, size_t hi) {
+      exact::unfold(avx, 1, exact_.data() + lo, hi - lo, g + lo);
+    });
   }
   std::string describe() const override { return "deterministic: exact integer all-reduce of the gradients"; }
 
@@ -85,11 +92,22 @@ class ExactSharded final : public GradientSync {
   void on_layer_done(int) override {}
   void finish_step() override {
     timed(comm_seconds_, [&] { ex_->wait_grads(); });
-    ex_->reduce_shard_exact();
     const size_t sb = ex_->shard_begin(), se = ex_->shard_end();
     ParamArena& arena = model_.arena();
-    exact::unfold(use_avx512(ctx_), team_size(ctx_), ex_->exact_grads() + sb, se - sb, arena.grads() + sb);
-    adam_.step(arena.params(), arena.grads(), sb, se);
+    int n = 0;
+    const int64_t* const* node = ex_->node_exact_grads(&n);  // one node: summed as it is read
+    if (node == nullptr) ex_->reduce_shard_exact();
+    const int64_t* own = ex_->exact_grads();
+    float* g = arena.grads();
+    const bool avx = use_avx512(ctx_);
+    adam_.begin_step();
+    adam_.update_fed(arena.params(), g, sb, se, [&](size_t lo, size_t hi) {
+      if (node != nullptr) {
+        exact::unfold_sum(avx, 1, node, n, lo, hi, g);
+      } else {
+        exact::unfold(avx, 1, own + lo, hi - lo, g + lo);
+      }
+    });
     timed(comm_seconds_, [&] { ex_->all_gather(); });
   }
   void gather_moments() override {
