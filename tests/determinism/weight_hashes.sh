@@ -5,11 +5,13 @@
 # Refactorings prove "the same numbers, bit for bit" by comparing these lines
 # between two builds; deterministic training expects every line to show the same hash.
 # Usage: tests/determinism/weight_hashes.sh --data DIR [--bin MNIST_DIST] [--steps N]
-#          [--model seed|lenet5] [--out DIR] [--epochs N] [--all] [-- TRAIN_FLAGS...]
-#   --all adds 2 ranks x 2 threads and 8 ranks; TRAIN_FLAGS (e.g. --deterministic) go to every run.
+#          [--model seed|lenet5] [--out DIR] [--epochs N] [--all | --matrix] [-- TRAIN_FLAGS...]
+#   --steps 0: whole epochs. --all adds 2 ranks x 2 threads and 8 ranks; --matrix runs instead
+#   1, 2 and 4 ranks x 1 and 2 threads x both exchanges. TRAIN_FLAGS (e.g. --deterministic) go to
+#   every run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin="$root/build/mnist_dist"; data=""; steps=20; model=seed; out=""; epochs=1; all=0; extra=()
+bin="$root/build/mnist_dist"; data=""; steps=20; model=seed; out=""; epochs=1; all=0; matrix=0; extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) data="$2"; shift 2 ;;
@@ -19,8 +21,9 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift 2 ;;
     --epochs) epochs="$2"; shift 2 ;;
     --all) all=1; shift ;;
+    --matrix) matrix=1; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "weight_hashes.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +44,15 @@ run() {  # name ranks threads [extra flags...]
   fi
   printf '%-28s %s\n' "$name" "$("$root/tests/determinism/tensor_sha256.py" "$file" | cut -d' ' -f1)"
 }
+if [[ $matrix = 1 ]]; then
+  for threads in 1 2; do
+    run "1rank-${threads}threads" 1 "$threads"
+    for ranks in 2 4; do
+      for ex in sharded buckets; do run "${ranks}ranks-${threads}threads-$ex" "$ranks" "$threads" --grad-exchange "$ex"; done
+    done
+  done
+  exit 0
+fi
 run 1rank-2threads 1 2
 run 1rank-1thread 1 1
 run 2ranks-sharded 2 1 --grad-exchange sharded
