@@ -1,6 +1,7 @@
 // Prefetcher: producer thread + ring of batch buffers guarded by one mutex/condition variable.
 #include "train/prefetcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace mnist_dist::data {
@@ -17,7 +18,11 @@ Prefetcher::Prefetcher(ShardReader& reader, const EpochSampler& sampler, int ran
       ring_(static_cast<size_t>(depth < 1 ? 1 : depth) + 1) {
   // +1: the slot handed to the consumer stays untouched until its next call.
   const size_t pixels = static_cast<size_t>(reader.rows()) * reader.cols();
-  const size_t max_n = sampler.global_batch() / static_cast<size_t>(world) + 1;
+  size_t max_n = 1;  // the largest slice (whole chunks under deterministic training can exceed B / W + 1)
+  for (int r = 0; r < world; ++r) {
+    const auto [lo, hi] = sampler.bounds(sampler.global_batch(), r, world);
+    max_n = std::max(max_n, hi - lo);
+  }
   for (auto& b : ring_) {
     b.images.resize(max_n * pixels);
     b.labels.resize(max_n);

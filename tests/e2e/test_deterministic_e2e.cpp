@@ -72,6 +72,18 @@ TEST_F(DeterministicE2E, ACheckpointResumesOnlyInTheModeThatWroteIt) {
 }
 
 #ifdef MPIEXEC_BIN
+TEST_F(DeterministicE2E, ThreeRanksWithUnevenChunksEqualOneRank) {
+  // 64 = 4 chunks over 3 ranks: 16, 16 and 32 samples (more than 64 / 3 + 1: the prefetcher's
+  // buffers once overflowed here).
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
+  const std::string one = path("three_one.h5"), three = path("three_three.h5");
+  const std::string common = data() + " --threads 1 --batch-size 64 --max-steps 6 --deterministic";
+  ASSERT_EQ(run_command(kDist + common + " --save " + one).exit_code, 0);
+  const auto r = run_command(mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN) + "3 " + kDist + common + " --save " + three);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(bitwise_equal(one, three));
+}
+
 TEST_F(DeterministicE2E, DropoutOnTwoRanksEqualsOneRankBitForBit) {
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   const std::string one = path("drop_one.h5"), two = path("drop_two.h5");

@@ -9,6 +9,8 @@
 #   count; rank 0 alone evaluates (one "Test accuracy:" line; test loss within 2e-3 of the
 #   reference, the bound of MpiE2E); replicas bit-identical (--hash-check-every 1 passes).
 # Negative control (the comparison can fail): --bn local on 2 x 2 differs by > 1e-3.
+# --deterministic: 2 x 2 (sharded: integer shards summed across hosts), 3 x 1 (the integer
+# all-reduce over TCP) and 3 x 2 save weights whose SHA-256 equals the one process's, bit for bit.
 # Usage: tests/multinode/test_mpi_across_hosts.sh   (root; env MNIST_DIST, MNIST_PREPARE,
 #   MULTINODE_CACHE = where the data set is kept between runs, KEEP=1)
 # Exit 0 pass, 1 fail, 77 skip.
@@ -76,6 +78,19 @@ for name in 2x2-sharded 2x2-buckets 3x1-buckets 3x1-auto 3x2-sharded; do
   out="$(/usr/bin/python3 "$COMPARE" --steps "$STEPS" "$WORK/ref.h5" "$WORK/$name.h5")" ||
     { echo "$out"; fail "$name: weights after $STEPS steps differ from one process beyond the bound"; }
   say "$name vs one process: $(tail -n 1 <<<"$out")"
+done
+
+# --deterministic: bit for bit what one process gives, across hosts too.
+"$MNIST_DIST" "${common[@]}" --deterministic --save "$WORK/ref-det.h5" --run-dir "$WORK/run-ref-det" >"$WORK/ref-det.log" 2>&1 ||
+  { cat "$WORK/ref-det.log"; fail "the one-process --deterministic run failed"; }
+ref_sha="$("$REPO/tests/determinism/tensor_sha256.py" "$WORK/ref-det.h5" | cut -d' ' -f1)"
+across 2x2-det 2 4 "world 4 rank(s) on 2 node(s), 2 per node" "deterministic: exact integer sums of the gradients through shared memory" --deterministic
+across 3x1-det 1 3 "world 3 rank(s) on 3 node(s), 1 per node" "deterministic: exact integer all-reduce" --deterministic
+across 3x2-det 2 6 "world 6 rank(s) on 3 node(s), 2 per node" "deterministic: exact integer sums of the gradients through shared memory" --deterministic
+for name in 2x2-det 3x1-det 3x2-det; do
+  sha="$("$REPO/tests/determinism/tensor_sha256.py" "$WORK/$name.h5" | cut -d' ' -f1)"
+  [[ "$sha" == "$ref_sha" ]] || fail "$name --deterministic: weights $sha, one process $ref_sha"
+  say "$name --deterministic: SHA-256 ${sha:0:16}... = one process"
 done
 
 # Negative control: per-host BatchNorm statistics are a different computation, and it shows.
