@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -213,6 +214,7 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
     slots_.assign(static_cast<size_t>(ctx.total_chunks) * width, 0.0);
     const double* ps = plane_sums_.data();
     float max_abs = 0.0f;
+    bool nan = false;
     if (qa != nullptr && !ctx.exact_add) std::fill_n(qa, c, 0), std::fill_n(qb, c, 0);
     for (int s0 = 0, k = ctx.first_chunk; s0 < n; s0 += m, ++k) {
       MD_CHECK(k < ctx.total_chunks, "batchnorm: chunk beyond the global batch");
@@ -231,12 +233,13 @@ class BatchNormCpu final : public BatchNormBase, public FusedReluPool {
           qa[ch] += exact::to_fixed(fa);
           qb[ch] += exact::to_fixed(fb);
           max_abs = std::max({max_abs, std::fabs(fa), std::fabs(fb)});
-          if (fa != fa || fb != fb) max_abs = fa + fb;
+          nan = nan || fa != fa || fb != fb;
         }
       }
       slot[2 * c] = (s1 - s0) * count_per_sample;
     }
-    if (qa != nullptr) exact::check_range(max_abs, ctx.total_chunks, "a batch normalisation");
+    if (qa != nullptr)
+      exact::check_range(nan ? std::numeric_limits<float>::quiet_NaN() : max_abs, ctx.total_chunks, "a batch normalisation");
     if (ctx.comm != nullptr && ctx.comm->size() > 1) ctx.comm->allreduce_sum(slots_.data(), slots_.size());
     const int used = count_per_sample > 0.0 ? width : 2 * c;
     for (int j = 0; j < used; ++j) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/aligned.h"
@@ -154,7 +155,8 @@ class Conv2dCpu final : public Conv2dBase {
     const int chunks = (n + m - 1) / m;
     int used_threads = 1;
     float max_abs = 0.0f;
-#pragma omp parallel num_threads(team) reduction(max : max_abs)
+    bool nan = false;  // (a max reduction may drop a NaN)
+#pragma omp parallel num_threads(team) reduction(max : max_abs) reduction(|| : nan)
     {
       const int t = omp_get_thread_num();
 #pragma omp single
@@ -187,10 +189,12 @@ class Conv2dCpu final : public Conv2dBase {
             backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w,
                           want_dx ? dx.data + i * in_plane : nullptr, dw_t, db_t, t);
         }
-        max_abs = std::max(max_abs, exact::fold(dw_t, wcount_ + o, q_t));
+        const float m_c = exact::fold(dw_t, wcount_ + o, q_t);
+        nan = nan || m_c != m_c;
+        max_abs = std::max(max_abs, m_c);
       }
     }
-    exact::check_range(max_abs, ctx.total_chunks, "a convolution");
+    exact::check_range(nan ? std::numeric_limits<float>::quiet_NaN() : max_abs, ctx.total_chunks, "a convolution");
     int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
     int64_t* qb = ctx.exact_grads + (a.grad(b_) - a.grads());
     if (!ctx.exact_add) std::fill_n(qw, wcount_, 0), std::fill_n(qb, o, 0);

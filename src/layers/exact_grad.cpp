@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/error.h"
 #include "layers/exact_grad_avx512.h"
 
 namespace mnist_dist::exact {
@@ -19,7 +20,7 @@ void check_range(float max_abs, int total_chunks, const char* what) {
                 "training diverged: a chunk's gradient of %s reached %g, beyond the deterministic mode's "
                 "fixed-point range (%g at %d chunks per step); try a smaller --lr",
                 what, static_cast<double>(max_abs), static_cast<double>(limit), total_chunks);
-  throw std::runtime_error(msg);
+  throw TrainingDiverged(msg);
 }
 
 float fold(const float* v, size_t n, int64_t* acc) {

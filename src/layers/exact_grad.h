@@ -30,8 +30,8 @@ inline float from_fixed(int64_t q) { return static_cast<float>(q) * kFromFixed; 
 inline float chunk_limit(int total_chunks) {
   return 4194304.0f / static_cast<float>(total_chunks < 1 ? 1 : total_chunks);
 }
-// Throws TrainingDiverged-style std::runtime_error naming `what` when max_abs is beyond the
-// limit (or not finite).
+// Throws TrainingDiverged (core/error.h: no checkpoint of these weights is written) naming
+// `what` when max_abs is beyond the limit or not a number.
 void check_range(float max_abs, int total_chunks, const char* what);
 
 // acc[i] += to_fixed(v[i]) for i < n (acc: this call's own sums); returns max |v[i]|.

@@ -57,6 +57,13 @@ TEST_F(DeterministicE2E, RefusesWhatItCannotKeepBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST_F(DeterministicE2E, ADivergingRunStopsWithExit4) {
+  // Gradients past the fixed-point range or not finite end the run as a non-finite loss does.
+  const auto r = run_command(kDist + data() + " --deterministic --batch-size 128 --max-steps 40 --lr 1e5");
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.output.find("training diverged"), std::string::npos) << r.output;
+}
+
 TEST_F(DeterministicE2E, ACheckpointResumesOnlyInTheModeThatWroteIt) {
   const std::string ck = path("ck_mode");
   const std::string common = data() + " --batch-size 128 --epochs 1 --max-steps 4 --checkpoint-dir " + ck +

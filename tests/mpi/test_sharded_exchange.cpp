@@ -2,7 +2,8 @@
 // node: shards tile the buffer, the reduced shard equals the sum taken in local-rank order
 // (exactly), the shared parameters hold every rank's updated shard, gathered moments are every
 // rank's shards, the buffers can be reused step after step, and sizes smaller than one shard
-// per rank work.
+// per rank work; the integer shards of deterministic training sum exactly, on one node and
+// across (simulated) nodes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -205,6 +206,60 @@ TEST(ShardedExchangeNodes, PairsOfRanksActAsTwoNodes) {
   }
   ex->close();
   MPI_Comm_free(&pair);
+  EXPECT_TRUE(all_ranks(ok));
+}
+
+// Deterministic training's integer shards: one node (the buffers offered for summing as read)
+// and pairs acting as two nodes (reduce_shard_exact: in the pair, then across pairs). The sums
+// are the integers' exact totals, including values whose partial sums wrap past 2^63 and back.
+int64_t exact_value(int rank, int step, size_t i) {
+  const int64_t big = (int64_t{1} << 62) + 12345;  // two ranks' sum wraps; the total does not
+  return (i % 5 == 0) ? (rank % 2 == 0 ? big : -big + rank) : static_cast<int64_t>(i) * 1000003 - rank * 77 + step;
+}
+
+TEST(ShardedExchangeExact, IntegerShardsSumExactlyOnOneNodeAndAcrossNodes) {
+  if (world_size() != 4) GTEST_SKIP() << "needs mpiexec -n 4";
+  const int me = world_rank();
+  const size_t count = 1000;
+  bool ok = true;
+  for (const bool pairs : {false, true}) {
+    MPI_Comm node = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD, pairs ? me / 2 : 0, me, &node);
+    std::string why;
+    auto ex = make_mpi_sharded_exchange(MPI_COMM_WORLD, node, count, &why, /*exact=*/true);
+    ok &= ex != nullptr && ex->exact_grads() != nullptr &&
+          reinterpret_cast<uintptr_t>(ex->exact_grads()) % 64 == 0;
+    if (ex == nullptr) {
+      std::printf("no exchange: %s\n", why.c_str());
+      MPI_Comm_free(&node);
+      break;
+    }
+    for (size_t i = 0; i < count; ++i) ok &= ex->exact_grads()[i] == 0;
+    std::vector<float> initial(count, 1.0f);
+    ex->share_params(initial.data());
+    int n = 0;
+    const int64_t* const* bufs = ex->node_exact_grads(&n);
+    ok &= pairs ? bufs == nullptr : (bufs != nullptr && n == 4);
+    for (int step = 0; step < 2; ++step) {
+      for (size_t i = 0; i < count; ++i) ex->exact_grads()[i] = exact_value(me, step, i);
+      ex->wait_grads();
+      if (bufs == nullptr) ex->reduce_shard_exact();  // collective across the pairs
+      for (size_t i = ex->shard_begin(); i < ex->shard_end(); ++i) {
+        uint64_t want = 0;
+        for (int r = 0; r < 4; ++r) want += static_cast<uint64_t>(exact_value(r, step, i));
+        uint64_t got = 0;
+        if (bufs != nullptr) {
+          for (int r = 0; r < n; ++r) got += static_cast<uint64_t>(bufs[r][i]);
+        } else {
+          got = static_cast<uint64_t>(ex->exact_grads()[i]);
+        }
+        ok &= got == want;
+      }
+      ex->all_gather();
+    }
+    ex->close();
+    MPI_Comm_free(&node);
+  }
   EXPECT_TRUE(all_ranks(ok));
 }
 

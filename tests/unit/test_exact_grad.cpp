@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/error.h"
 #include "data_pipeline/sampler.h"
 #include "layers/conv2d.h"
 #include "layers/dense.h"
@@ -116,7 +117,7 @@ TEST(ExactGrad, DenseSumsAreTheSameForAnySplitOfTheChunks) {
       for (int s = 0; s < c.n; ++s)
         (s < 48 ? dyt_a[static_cast<size_t>(o) * 48 + s] : dyt_b[static_cast<size_t>(o) * 80 + s - 48]) =
             dyt[static_cast<size_t>(o) * c.n + s];
-    for (const auto [r0, r1] : {std::pair{0, 5}, std::pair{5, 13}, std::pair{13, 22}}) {
+    for (const auto& [r0, r1] : {std::pair{0, 5}, std::pair{5, 13}, std::pair{13, 22}}) {
       exact::dense_weight_grad(avx, dyt_a.data(), x.data(), 48, c.out, c.in, c.chunk, r0, r1, false, dw2.data(), db2.data());
       exact::dense_weight_grad(avx, dyt_b.data(), x.data() + 48 * c.in, 80, c.out, c.in, c.chunk, r0, r1, true,
                                dw2.data(), db2.data());
@@ -143,9 +144,9 @@ TEST(ExactGrad, RangeCheckStopsADivergedStep) {
   const float limit = exact::chunk_limit(8);
   EXPECT_EQ(limit, 524288.0f);
   EXPECT_NO_THROW(exact::check_range(limit, 8, "t"));
-  EXPECT_THROW(exact::check_range(limit * 2.0f, 8, "t"), std::runtime_error);
-  EXPECT_THROW(exact::check_range(std::numeric_limits<float>::quiet_NaN(), 8, "t"), std::runtime_error);
-  EXPECT_THROW(exact::check_range(std::numeric_limits<float>::infinity(), 8, "t"), std::runtime_error);
+  EXPECT_THROW(exact::check_range(limit * 2.0f, 8, "t"), TrainingDiverged);
+  EXPECT_THROW(exact::check_range(std::numeric_limits<float>::quiet_NaN(), 8, "t"), TrainingDiverged);
+  EXPECT_THROW(exact::check_range(std::numeric_limits<float>::infinity(), 8, "t"), TrainingDiverged);
   std::vector<float> dy(6 * 4, 0.5f), x(6 * 3, -2.0f);
   for (const bool avx : {false, true}) {
     EXPECT_EQ(exact::dense_bound(avx, 1, dy.data(), x.data(), 6, 4, 3, 16), 6.0f);  // 6 samples · 0.5 · 2
@@ -212,7 +213,7 @@ TEST(Conv2dExact, ChunksSplitOverRanksOrThreadsGiveTheSameSums) {
 
 TEST(DenseExact, ForwardRowsDoNotDependOnTheBatchOrThreads) {
   // The logits layer (narrow: OpenBLAS's x·Wᵀ, called in fixed shapes) and a wide one (oneDNN).
-  for (const auto [in, out] : {std::pair{84, 10}, std::pair{588, 1200}}) {
+  for (const auto& [in, out] : {std::pair{84, 10}, std::pair{588, 1200}}) {
     LayerHarness h(make_dense(Backend::kCpu, {in, out}), Shape{128, in, 1, 1});
     h.ctx.chunk = 16;
     std::vector<float> x = random_vector(static_cast<size_t>(128) * in, 31), y_all, y_part;
