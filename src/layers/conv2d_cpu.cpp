@@ -79,17 +79,15 @@ class Conv2dCpu final : public Conv2dBase {
     }
   }
 
-  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
+  void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
                 Tensor& dx) override {
-    if (ctx.exact_grads != nullptr) return backward_exact(ctx, a, x, y, dy, dx);
+    if (ctx.exact_grads != nullptr) return backward_exact(ctx, a, x, dy, dx);
     const int team = team_size(ctx);
     const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
     ensure_scratch(team, direct);
     const int n = x.shape.n, o = cfg_.out_channels;
     const float* w = a.param(w_);
-    const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
-    const bool want_dx = dx.data != nullptr;
-    if (direct && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
+    if (direct && dx.data != nullptr) conv_direct::pack_backward_data(g_, w, wtb_.data());
     int used_threads = 1;
 #pragma omp parallel num_threads(team)
     {
@@ -101,26 +99,7 @@ class Conv2dCpu final : public Conv2dBase {
       std::fill_n(dw_t, wcount_ + o, 0.0f);
       int begin = 0, end = 0;
       thread_range(n, t, threads, begin, end);
-      if (direct) {
-        float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
-        float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
-        const size_t stride = g_.padded_floats();
-        for (int c0 = begin; c0 < end; c0 += kChunk) {
-          const int cnt = std::min(kChunk, end - c0);
-          for (int i = 0; i < cnt; ++i) {
-            conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride, avx);
-            if (want_dx) {
-              conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp, avx);
-              conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
-            }
-          }
-          conv_direct::weight_grad(g_, dy.data + c0 * out_plane, xp, stride, cnt, dw_t, db_t);
-        }
-      } else {
-        for (int i = begin; i < end; ++i)
-          backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w,
-                        want_dx ? dx.data + i * in_plane : nullptr, dw_t, db_t, t);
-      }
+      backward_samples(direct, avx, x, dy, dx, w, begin, end, dw_t, db_t, t);
     }
     // Reduce the per-thread partial gradients in a fixed order (deterministic for a thread count).
     float* dw = a.grad(w_);
@@ -140,16 +119,13 @@ class Conv2dCpu final : public Conv2dBase {
   // samples, kChunk at a time), rounded to fixed point into the thread's sums, and the
   // threads' sums are added (exactly, so in any order) into ctx.exact_grads (after zeros unless
   // ctx.exact_add).
-  void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
-                      Tensor& dx) {
+  void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy, Tensor& dx) {
     const int team = team_size(ctx);
     const bool avx = use_avx512(ctx), direct = direct_shape_ && avx;
     ensure_scratch(team, direct);
     const int n = x.shape.n, o = cfg_.out_channels, m = ctx.chunk;
     const float* w = a.param(w_);
-    const size_t in_plane = x.shape.per_sample(), out_plane = y.shape.per_sample();
-    const bool want_dx = dx.data != nullptr;
-    if (direct && want_dx) conv_direct::pack_backward_data(g_, w, wtb_.data());
+    if (direct && dx.data != nullptr) conv_direct::pack_backward_data(g_, w, wtb_.data());
     if (exact_partial_.size() < static_cast<size_t>(team) * partial_stride_)
       exact_partial_.assign(static_cast<size_t>(team) * partial_stride_, 0);
     const int chunks = (n + m - 1) / m;
@@ -167,28 +143,8 @@ class Conv2dCpu final : public Conv2dBase {
       std::fill_n(q_t, wcount_ + o, 0);
 #pragma omp for schedule(static)
       for (int c = 0; c < chunks; ++c) {
-        const int begin = c * m, end = std::min(n, begin + m);
         std::fill_n(dw_t, wcount_ + o, 0.0f);
-        if (direct) {
-          float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
-          float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
-          const size_t stride = g_.padded_floats();
-          for (int c0 = begin; c0 < end; c0 += kChunk) {
-            const int cnt = std::min(kChunk, end - c0);
-            for (int i = 0; i < cnt; ++i) {
-              conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride, avx);
-              if (want_dx) {
-                conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp, avx);
-                conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
-              }
-            }
-            conv_direct::weight_grad(g_, dy.data + c0 * out_plane, xp, stride, cnt, dw_t, db_t);
-          }
-        } else {
-          for (int i = begin; i < end; ++i)
-            backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w,
-                          want_dx ? dx.data + i * in_plane : nullptr, dw_t, db_t, t);
-        }
+        backward_samples(direct, avx, x, dy, dx, w, c * m, std::min(n, c * m + m), dw_t, db_t, t);
         const float m_c = exact::fold(dw_t, wcount_ + o, q_t);
         nan = nan || m_c != m_c;
         max_abs = std::max(max_abs, m_c);
@@ -202,6 +158,35 @@ class Conv2dCpu final : public Conv2dBase {
       const int64_t* q = exact_partial_.data() + static_cast<size_t>(t) * partial_stride_;
       for (size_t i = 0; i < wcount_; ++i) qw[i] += q[i];
       for (int i = 0; i < o; ++i) qb[i] += q[wcount_ + i];
+    }
+  }
+
+  // Samples [begin, end) on thread t: dx per sample (when dx is wanted) and their weight and bias
+  // gradients added to (dw_t, db_t): the direct kernels kChunk samples at a time (their padded
+  // inputs stay in L2), or im2col + GEMM one sample at a time.
+  void backward_samples(bool direct, bool avx, const Tensor& x, const Tensor& dy, Tensor& dx, const float* w,
+                        int begin, int end, float* dw_t, float* db_t, int t) {
+    const size_t in_plane = x.shape.per_sample(), out_plane = dy.shape.per_sample();
+    const bool want_dx = dx.data != nullptr;
+    if (!direct) {
+      for (int i = begin; i < end; ++i)
+        backward_gemm(x.data + i * in_plane, dy.data + i * out_plane, w, want_dx ? dx.data + i * in_plane : nullptr,
+                      dw_t, db_t, t);
+      return;
+    }
+    float* xp = xpad_.data() + static_cast<size_t>(t) * xpad_thread_;
+    float* dyp = dypad_.data() + static_cast<size_t>(t) * dypad_thread_;
+    const size_t stride = g_.padded_floats();
+    for (int c0 = begin; c0 < end; c0 += kChunk) {
+      const int cnt = std::min(kChunk, end - c0);
+      for (int i = 0; i < cnt; ++i) {
+        conv_direct::pad_input(g_, x.data + (c0 + i) * in_plane, xp + i * stride, avx);
+        if (want_dx) {
+          conv_direct::pad_input(gb_, dy.data + (c0 + i) * out_plane, dyp, avx);
+          conv_direct::forward(gb_, dyp, wtb_.data(), nullptr, dx.data + (c0 + i) * in_plane);
+        }
+      }
+      conv_direct::weight_grad(g_, dy.data + c0 * out_plane, xp, stride, cnt, dw_t, db_t);
     }
   }
 

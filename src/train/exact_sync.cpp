@@ -4,7 +4,6 @@
 // the ranks' order cannot change a bit. The sums are then rounded back to float once, into the
 // arena's gradients, and every rank takes the same Adam step.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
@@ -16,13 +15,6 @@
 
 namespace mnist_dist {
 namespace {
-
-template <typename F>
-void timed(double& total, F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // One rank: as LayerwiseAdam, each layer's range as soon as backward has finished it.
 class ExactLayerwise final : public GradientSync {
@@ -62,7 +54,7 @@ class ExactAllReduce final : public GradientSync {
   void on_layer_done(int) override {}
   void finish_step() override {
     ParamArena& arena = model_.arena();
-    timed(comm_seconds_, [&] { comm_.allreduce_sum(exact_.data(), exact_.size()); });
+    waiting([&] { comm_.allreduce_sum(exact_.data(), exact_.size()); });
     float* g = arena.grads();
     const bool avx = use_avx512(ctx_);
     adam_.begin_step();
@@ -80,123 +72,106 @@ class ExactAllReduce final : public GradientSync {
   std::vector<int64_t> exact_;
 };
 
-// CPU ranks sharing a node's memory: as ShardedUpdate, each rank sums its shard of the
-// fixed-point gradients over the ranks, rounds it, updates its shard of the shared parameters.
-class ExactSharded final : public GradientSync {
+// What the two shared-memory strategies share: the node's parameters and fixed-point buffers
+// attached, and at the end the gradient and moments gathered before the windows go.
+class ExactShardedBase : public GradientSync {
  public:
-  ExactSharded(std::unique_ptr<ShardedExchange> ex, Model& model, Adam& adam, Context& ctx)
+  ExactShardedBase(std::unique_ptr<ShardedExchange> ex, Model& model, Adam& adam, Context& ctx)
       : ex_(std::move(ex)), model_(model), adam_(adam), ctx_(ctx) {
     ex_->share_params(model.arena().params());  // equal on every rank (broadcast or resumed)
     model.arena().attach(ex_->params(), ex_->grads());
     ctx.exact_grads = ex_->exact_grads();
   }
-  void on_layer_done(int) override {}
-  void finish_step() override {
-    timed(comm_seconds_, [&] { ex_->wait_grads(); });
-    const size_t sb = ex_->shard_begin(), se = ex_->shard_end();
-    ParamArena& arena = model_.arena();
-    int n = 0;
-    const int64_t* const* node = ex_->node_exact_grads(&n);  // one node: summed as it is read
-    if (node == nullptr) ex_->reduce_shard_exact();
+  void close() override {
+    if (!ex_) return;
+    gather(model_.arena().grads());  // the last step's gradient, as with buckets
+    gather_moments();
+    model_.arena().detach();
+    ctx_.exact_grads = nullptr;
+    ex_->close();
+    ex_.reset();
+  }
+  void gather_moments() override {
+    gather(adam_.m());
+    gather(adam_.v());
+  }
+
+ protected:
+  // Collective: `data` (valid on this rank's part) complete on every rank.
+  virtual void gather(float* data) = 0;
+  // Rounds the node's sums of [b, e) into the arena's gradients as Adam updates them (begin_step
+  // done); one node (node != null: its ranks' buffers, summed as read) or the own buffer, summed
+  // over the ranks already.
+  void round_and_update(size_t b, size_t e, const int64_t* const* node, int n) {
+    float* g = model_.arena().grads();
     const int64_t* own = ex_->exact_grads();
-    float* g = arena.grads();
     const bool avx = use_avx512(ctx_);
-    adam_.begin_step();
-    adam_.update_fed(arena.params(), g, sb, se, [&](size_t lo, size_t hi) {
+    adam_.update_fed(model_.arena().params(), g, b, e, [&](size_t lo, size_t hi) {
       if (node != nullptr) {
         exact::unfold_sum(avx, 1, node, n, lo, hi, g);
       } else {
         exact::unfold(avx, 1, own + lo, hi - lo, g + lo);
       }
     });
-    timed(comm_seconds_, [&] { ex_->all_gather(); });
-  }
-  void gather_moments() override {
-    ex_->gather_full(adam_.m());
-    ex_->gather_full(adam_.v());
-  }
-  void close() override {
-    if (!ex_) return;
-    ex_->gather_full(model_.arena().grads());  // the last step's gradient, as with buckets
-    gather_moments();
-    model_.arena().detach();
-    ctx_.exact_grads = nullptr;
-    ex_->close();
-    ex_.reset();
-  }
-  std::string describe() const override {
-    return "deterministic: exact integer sums of the gradients through shared memory, sharded update";
   }
 
- private:
   std::unique_ptr<ShardedExchange> ex_;
   Model& model_;
   Adam& adam_;
   Context& ctx_;
 };
 
+// CPU ranks sharing a node's memory, on several nodes: as ShardedUpdate, each rank sums its
+// shard of the fixed-point gradients over all ranks, rounds it, updates its shard.
+class ExactSharded final : public ExactShardedBase {
+ public:
+  using ExactShardedBase::ExactShardedBase;
+  void on_layer_done(int) override {}
+  void finish_step() override {
+    waiting([&] { ex_->wait_grads(); });
+    int n = 0;
+    const int64_t* const* node = ex_->node_exact_grads(&n);  // one node: summed as it is read
+    if (node == nullptr) ex_->reduce_shard_exact();
+    adam_.begin_step();
+    round_and_update(ex_->shard_begin(), ex_->shard_end(), node, n);
+    waiting([&] { ex_->all_gather(); });
+  }
+  std::string describe() const override {
+    return "deterministic: exact integer sums of the gradients through shared memory, sharded update";
+  }
+
+ protected:
+  void gather(float* data) override { ex_->gather_full(data); }
+};
+
 // One node: as ShardedLayerUpdate, each of the L ranks owns the r-th 1/L of every layer's range
 // and rounds and updates it as soon as every rank of the node has finished that layer's
 // backward, summing the ranks' integer buffers as it reads them (while they are still in cache).
-class ExactShardedLayer final : public GradientSync {
+class ExactShardedLayer final : public ExactShardedBase {
  public:
   ExactShardedLayer(std::unique_ptr<ShardedExchange> ex, Communicator& comm, Model& model, Adam& adam, Context& ctx)
-      : ex_(std::move(ex)), model_(model), adam_(adam), ctx_(ctx) {
-    ex_->share_params(model.arena().params());
-    model.arena().attach(ex_->params(), ex_->grads());
-    ctx.exact_grads = ex_->exact_grads();
-    const size_t L = static_cast<size_t>(comm.local_size()), r = static_cast<size_t>(comm.local_rank());
-    for (size_t i = 0; i < model.num_layers(); ++i) {
-      const auto [a, b] = model.grad_range(i);
-      const size_t per = (b - a + 16 * L - 1) / (16 * L) * 16;
-      const size_t lo = std::min(b, a + per * r), hi = std::min(b, a + per * (r + 1));
-      parts_.emplace_back(lo, hi);
-      if (hi > lo) owned_.emplace_back(lo, hi);
-    }
-  }
+      : ExactShardedBase(std::move(ex), model, adam, ctx), parts_(model, comm.local_size(), comm.local_rank()) {}
   void begin_step() override {
     node_ = ex_->node_exact_grads(&n_);
-    step_no_ = static_cast<long long>(adam_.steps()) + 1;
+    parts_.begin_step(adam_.steps());
     adam_.begin_step();
   }
   void on_layer_done(int layer) override {
-    ex_->mark_ready(layer, step_no_);
-    const auto [b, e] = parts_[static_cast<size_t>(layer)];
-    if (b >= e) return;
-    timed(comm_seconds_, [&] { ex_->wait_ready(layer, step_no_); });
-    float* g = model_.arena().grads();
-    const bool avx = use_avx512(ctx_);
-    adam_.update_fed(model_.arena().params(), g, b, e, [&](size_t lo, size_t hi) {
-      exact::unfold_sum(avx, 1, node_, n_, lo, hi, g);
-    });
+    const auto [b, e] = parts_.arrive(*ex_, layer, [&](auto&& f) { waiting(f); });
+    if (b < e) round_and_update(b, e, node_, n_);
   }
-  void finish_step() override { timed(comm_seconds_, [&] { ex_->all_gather(); }); }
-  void gather_moments() override {
-    ex_->gather_owned(adam_.m(), owned_);
-    ex_->gather_owned(adam_.v(), owned_);
-  }
-  void close() override {
-    if (!ex_) return;
-    ex_->gather_owned(model_.arena().grads(), owned_);  // the last step's gradient
-    gather_moments();
-    model_.arena().detach();
-    ctx_.exact_grads = nullptr;
-    ex_->close();
-    ex_.reset();
-  }
+  void finish_step() override { waiting([&] { ex_->all_gather(); }); }
   std::string describe() const override {
     return "deterministic: exact integer sums of the gradients through shared memory, per layer";
   }
 
+ protected:
+  void gather(float* data) override { ex_->gather_owned(data, parts_.owned()); }
+
  private:
-  std::unique_ptr<ShardedExchange> ex_;
-  Model& model_;
-  Adam& adam_;
-  Context& ctx_;
-  std::vector<std::pair<size_t, size_t>> parts_, owned_;  // this rank's part of each layer; the non-empty ones
+  LayerParts parts_;
   const int64_t* const* node_ = nullptr;
   int n_ = 0;
-  long long step_no_ = 0;
 };
 
 }  // namespace

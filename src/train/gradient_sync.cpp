@@ -2,7 +2,6 @@
 #include "train/gradient_sync.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <utility>
 #include <vector>
@@ -13,14 +12,6 @@
 
 namespace mnist_dist {
 namespace {
-
-// Adds the seconds `f` takes to `total`.
-template <typename F>
-void timed(double& total, F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // One rank: a layer's gradients are final when its backward returns; Adam updates its range
 // then, while they (and the layer's weights, just read) are still in cache. The same
@@ -61,7 +52,7 @@ class BucketAllReduce final : public GradientSync {
     reducer_.ready_from(model_.grad_range(static_cast<size_t>(layer)).first);
   }
   void finish_step() override {
-    timed(comm_seconds_, [&] { reducer_.finish(); });
+    waiting([&] { reducer_.finish(); });
     adam_.step(ctx_, model_.arena().params(), model_.arena().grads());
   }
   std::string describe() const override {
@@ -89,7 +80,7 @@ class ShardedUpdate : public GradientSync {
   }
   void on_layer_done(int) override {}
   void finish_step() override {
-    timed(comm_seconds_, [&] { ex_->wait_grads(); });
+    waiting([&] { ex_->wait_grads(); });
     const size_t sb = ex_->shard_begin(), se = ex_->shard_end();
     ParamArena& arena = model_.arena();
     int n = 0;
@@ -101,7 +92,7 @@ class ShardedUpdate : public GradientSync {
       adam_.step(arena.params(), arena.grads(), sb, se);
       grads_summed_ = true;
     }
-    timed(comm_seconds_, [&] { ex_->all_gather(); });
+    waiting([&] { ex_->all_gather(); });
   }
   void gather_moments() override {
     ex_->gather_full(adam_.m());
@@ -139,45 +130,42 @@ class ShardedUpdate : public GradientSync {
 class ShardedLayerUpdate final : public ShardedUpdate {
  public:
   ShardedLayerUpdate(std::unique_ptr<ShardedExchange> ex, Communicator& comm, Model& model, Adam& adam)
-      : ShardedUpdate(std::move(ex), comm, model, adam) {
-    const size_t L = static_cast<size_t>(comm.local_size()), r = static_cast<size_t>(comm.local_rank());
-    for (size_t i = 0; i < model.num_layers(); ++i) {
-      const auto [a, b] = model.grad_range(i);
-      const size_t per = (b - a + 16 * L - 1) / (16 * L) * 16;
-      const size_t lo = std::min(b, a + per * r), hi = std::min(b, a + per * (r + 1));
-      parts_.emplace_back(lo, hi);
-      if (hi > lo) owned_.emplace_back(lo, hi);
-    }
-  }
+      : ShardedUpdate(std::move(ex), comm, model, adam), parts_(model, comm.local_size(), comm.local_rank()) {}
   void begin_step() override {
     node_ = ex_->node_grads(&n_);
-    step_no_ = static_cast<long long>(adam_.steps()) + 1;
+    parts_.begin_step(adam_.steps());
     adam_.begin_step();
   }
   void on_layer_done(int layer) override {
-    ex_->mark_ready(layer, step_no_);
-    const auto [b, e] = parts_[static_cast<size_t>(layer)];
-    if (b >= e) return;
-    timed(comm_seconds_, [&] { ex_->wait_ready(layer, step_no_); });
-    adam_.update_sum(model_.arena().params(), node_, n_, b, e);
+    const auto [b, e] = parts_.arrive(*ex_, layer, [&](auto&& f) { waiting(f); });
+    if (b < e) adam_.update_sum(model_.arena().params(), node_, n_, b, e);
   }
   void finish_step() override {
     grads_summed_ = false;
-    timed(comm_seconds_, [&] { ex_->all_gather(); });
+    waiting([&] { ex_->all_gather(); });
   }
   void gather_moments() override {
-    ex_->gather_owned(adam_.m(), owned_);
-    ex_->gather_owned(adam_.v(), owned_);
+    ex_->gather_owned(adam_.m(), parts_.owned());
+    ex_->gather_owned(adam_.v(), parts_.owned());
   }
 
  private:
-  std::vector<std::pair<size_t, size_t>> parts_, owned_;  // this rank's part of each layer; the non-empty ones
+  LayerParts parts_;
   const float* const* node_ = nullptr;
   int n_ = 0;
-  long long step_no_ = 0;
 };
 
 }  // namespace
+
+LayerParts::LayerParts(const Model& model, int local_size, int local_rank) {
+  const size_t L = static_cast<size_t>(local_size), r = static_cast<size_t>(local_rank);
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const auto [a, b] = model.grad_range(i);
+    const size_t per = (b - a + 16 * L - 1) / (16 * L) * 16;
+    parts_.emplace_back(std::min(b, a + per * r), std::min(b, a + per * (r + 1)));
+    if (parts_.back().second > parts_.back().first) owned_.push_back(parts_.back());
+  }
+}
 
 std::unique_ptr<GradientSync> make_gradient_sync(const GradientSyncSetup& setup, Communicator& comm,
                                                  Model& model, Adam& adam, Context& ctx,

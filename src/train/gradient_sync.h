@@ -11,10 +11,14 @@
 //   ShardedLayerUpdate  the same, per layer during backward (one node)
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "comm/communicator.h"
+#include "comm/sharded_exchange.h"
 #include "core/context.h"
 #include "model/model.h"
 #include "optim/adam.h"
@@ -50,12 +54,44 @@ class GradientSync {
   }
 
  protected:
+  // Runs f (a wait for other ranks), adding the seconds it takes to take_comm_seconds().
+  template <typename F>
+  void waiting(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
   double comm_seconds_ = 0.0;
 };
 
 struct GradientSyncSetup {
   std::string exchange = "auto";  // --grad-exchange: auto, sharded or buckets
   double bucket_mb = 1.0;         // --bucket-mb
+};
+
+// The per-layer protocol of the one-node strategies that update each layer as backward finishes
+// it (ShardedLayerUpdate, ExactShardedLayer): local rank r of L owns the r-th 1/L of every
+// layer's gradient range, in whole 64-byte lines (empty where the range is short).
+class LayerParts {
+ public:
+  LayerParts(const Model& model, int local_size, int local_rank);
+  void begin_step(int64_t optimizer_steps_done) { step_ = optimizer_steps_done + 1; }
+  // Marks `layer` written by this rank for this step and, when this rank owns part of it, waits
+  // (inside wait(f), which runs f) until every rank of the node has; returns that part.
+  template <typename Wait>
+  std::pair<size_t, size_t> arrive(ShardedExchange& ex, int layer, Wait&& wait) const {
+    ex.mark_ready(layer, step_);
+    const std::pair<size_t, size_t> part = parts_[static_cast<size_t>(layer)];
+    if (part.second > part.first) wait([&] { ex.wait_ready(layer, step_); });
+    return part;
+  }
+  // The non-empty parts (what gather_owned collects).
+  const std::vector<std::pair<size_t, size_t>>& owned() const { return owned_; }
+
+ private:
+  std::vector<std::pair<size_t, size_t>> parts_, owned_;
+  long long step_ = 0;
 };
 
 // Deterministic training (--deterministic, CPU; train/exact_sync.cpp): sets ctx.exact_grads to

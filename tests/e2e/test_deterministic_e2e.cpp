@@ -33,6 +33,18 @@ class DeterministicE2E : public ::testing::Test {
   static bool bitwise_equal(const std::string& a, const std::string& b, const std::string& model = "seed") {
     return mnist_dist::testing::saved_bitwise_equal(a, b, model);
   }
+#ifdef MPIEXEC_BIN
+  // `ranks` ranks save one rank's weights, bit for bit, with `flags` (and --deterministic).
+  static void expect_ranks_equal_one(const std::string& name, int ranks, const std::string& flags) {
+    const std::string one = path(name + "_one.h5"), many = path(name + "_many.h5");
+    const std::string common = data() + " --threads 1 --max-steps 6 --deterministic " + flags;
+    ASSERT_EQ(run_command(kDist + common + " --save " + one).exit_code, 0);
+    const auto r = run_command(mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN) + std::to_string(ranks) + " " + kDist +
+                               common + " --save " + many);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(bitwise_equal(one, many)) << ranks << " ranks, " << flags;
+  }
+#endif
   static fs::path root_;
 };
 fs::path DeterministicE2E::root_;
@@ -83,22 +95,12 @@ TEST_F(DeterministicE2E, ThreeRanksWithUnevenChunksEqualOneRank) {
   // 64 = 4 chunks over 3 ranks: 16, 16 and 32 samples (more than 64 / 3 + 1: the prefetcher's
   // buffers once overflowed here).
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
-  const std::string one = path("three_one.h5"), three = path("three_three.h5");
-  const std::string common = data() + " --threads 1 --batch-size 64 --max-steps 6 --deterministic";
-  ASSERT_EQ(run_command(kDist + common + " --save " + one).exit_code, 0);
-  const auto r = run_command(mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN) + "3 " + kDist + common + " --save " + three);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(bitwise_equal(one, three));
+  expect_ranks_equal_one("three", 3, "--batch-size 64");
 }
 
 TEST_F(DeterministicE2E, DropoutOnTwoRanksEqualsOneRankBitForBit) {
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
-  const std::string one = path("drop_one.h5"), two = path("drop_two.h5");
-  const std::string common = data() + " --threads 1 --batch-size 128 --max-steps 6 --dropout 0.3 --deterministic";
-  ASSERT_EQ(run_command(kDist + common + " --save " + one).exit_code, 0);
-  const auto r = run_command(mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN) + "2 " + kDist + common + " --save " + two);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(bitwise_equal(one, two));
+  expect_ranks_equal_one("dropout", 2, "--batch-size 128 --dropout 0.3");
 }
 #endif
 
