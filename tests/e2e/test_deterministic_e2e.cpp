@@ -1,8 +1,8 @@
 // --deterministic as users run it (the world sizes and the elastic resume chain are in
 // tests/determinism/): gradient accumulation equals the larger batch bit for bit where the
-// arithmetic allows it (LeNet-5, no BatchNorm), and a dropout run on 2 ranks equals 1 rank bit for
-// bit; settings it cannot keep are refused before any work, and a checkpoint resumes only in the
-// mode that wrote it.
+// arithmetic allows it (LeNet-5, no BatchNorm), also on 3 ranks; uneven chunks and dropout on
+// several ranks equal 1 rank bit for bit; a diverging run exits 4; settings it cannot keep are
+// refused before any work, and a checkpoint resumes only in the mode that wrote it.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -96,6 +96,19 @@ TEST_F(DeterministicE2E, ThreeRanksWithUnevenChunksEqualOneRank) {
   // buffers once overflowed here).
   MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
   expect_ranks_equal_one("three", 3, "--batch-size 64");
+}
+
+TEST_F(DeterministicE2E, ThreeRanksAccumulatingQuartersEqualOneRankWithTheWholeBatch) {
+  // World size and accumulation together: 3 ranks x 4 micro-steps of 32 (the integer all-reduce)
+  // save what 1 rank with batch 128 saves (LeNet-5: no BatchNorm statistics per micro-step).
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
+  const std::string one = path("acc3_one.h5"), three = path("acc3_three.h5");
+  const std::string common = data() + " --model lenet5 --threads 1 --epochs 1 --deterministic";
+  ASSERT_EQ(run_command(kDist + common + " --batch-size 128 --save " + one).exit_code, 0);
+  const auto r = run_command(mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN) + "3 " + kDist + common +
+                             " --batch-size 32 --accumulate 4 --grad-exchange buckets --save " + three);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(bitwise_equal(one, three, "lenet5"));
 }
 
 TEST_F(DeterministicE2E, DropoutOnTwoRanksEqualsOneRankBitForBit) {
