@@ -63,4 +63,20 @@ ModelPlan plan_model(const TrainConfig& cfg, const Communicator& comm, const dat
   return p;
 }
 
+void setup_deterministic(const TrainConfig& cfg, data::EpochSampler& sampler, Context& ctx) {
+  if (!cfg.deterministic) return;
+  if (ctx.backend != Backend::kCpu)
+    throw UserError("--deterministic runs on the CPU backend for now (--device cpu); the GPU half is designed "
+                    "in docs/determinism.md and not built yet");
+  sampler.set_chunk(kDeterministicChunk);
+  ctx.chunk = kDeterministicChunk;
+}
+
+void set_slice_chunks(Context& ctx, const data::EpochSampler& sampler, size_t global_n, int rank, int world) {
+  if (ctx.chunk <= 0) return;
+  const size_t chunk = static_cast<size_t>(ctx.chunk);
+  ctx.first_chunk = static_cast<int>(sampler.bounds(global_n, rank, world).first / chunk);
+  ctx.total_chunks = static_cast<int>((global_n + chunk - 1) / chunk);
+}
+
 }  // namespace mnist_dist

@@ -4,6 +4,8 @@
 
 #include "comm/communicator.h"
 #include "core/tensor.h"
+#include "core/context.h"
+#include "data_pipeline/sampler.h"
 #include "data_pipeline/shard_reader.h"
 #include "train/trainer.h"
 
@@ -21,5 +23,13 @@ struct ModelPlan {
 
 // UserError for an empty train split, a batch larger than it, or images the models can't take.
 ModelPlan plan_model(const TrainConfig& cfg, const Communicator& comm, const data::ShardReader& reader);
+
+// --deterministic (docs/determinism.md): the sampler hands out whole chunks and the layers sum
+// per chunk (ctx.chunk; ctx.exact_grads is set by make_exact_sync). UserError on the CUDA
+// backend, whose half is not built yet. Nothing without the flag.
+void setup_deterministic(const TrainConfig& cfg, data::EpochSampler& sampler, Context& ctx);
+// Before each training pass under --deterministic: which chunks of the global batch of
+// `global_n` samples this rank's slice holds (ctx.first_chunk, ctx.total_chunks).
+void set_slice_chunks(Context& ctx, const data::EpochSampler& sampler, size_t global_n, int rank, int world);
 
 }  // namespace mnist_dist

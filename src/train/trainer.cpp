@@ -108,13 +108,7 @@ struct Trainer::Impl {
     ctx.threads = omp_get_max_threads();
     ctx.comm = &comm;
     ctx.sync_bn = cfg.sync_bn;
-    if (cfg.deterministic) {
-      if (backend != Backend::kCpu)
-        throw UserError("--deterministic runs on the CPU backend for now (--device cpu); the GPU half is designed "
-                        "in docs/determinism.md and not built yet");
-      sampler.set_chunk(kDeterministicChunk);
-      ctx.chunk = kDeterministicChunk;  // ctx.exact_grads: set by make_exact_sync
-    }
+    setup_deterministic(cfg, sampler, ctx);
     // Every output this run will write, checked before any work (rank 0 writes them all).
     if (comm.rank() == 0) {
       check_output_file("--save", cfg.save_path, model_file_bytes(model), "model.h5");
@@ -151,10 +145,7 @@ struct Trainer::Impl {
     // Dropout's masks follow the samples' places in the global batch, not this rank's slice.
     ctx.noise_key = noise_key(cfg.seed, b.epoch, b.step);
     ctx.noise_first_row = sampler.bounds(b.global_n, comm.rank(), comm.size()).first;
-    if (ctx.chunk > 0) {  // which chunks of the global batch this slice holds
-      ctx.first_chunk = static_cast<int>(ctx.noise_first_row / static_cast<size_t>(ctx.chunk));
-      ctx.total_chunks = static_cast<int>((b.global_n + ctx.chunk - 1) / ctx.chunk);
-    }
+    set_slice_chunks(ctx, sampler, b.global_n, comm.rank(), comm.size());
     ctx.exact_add = micro > 0;  // deterministic: later micro-steps add to the group's sums
     const Tensor& logits = model.forward(ctx, x, b.n, true);
     const float scale = 1.0f / static_cast<float>(group_samples);
