@@ -42,7 +42,7 @@ constexpr int kFwdRows = 608;           // rows of W per forward GEMM call
 // det_block(features) output features (W's rows, dx's columns) at a multiple of it. A block is
 // a quarter of the features rounded up to 16, so that 1, 2 or 4 threads share the blocks
 // evenly. oneDNN's NN products sum every element in one order whatever the shape
-// (DenseExact.OneDnnSumsDoNotDependOnTheCallShape checks it): their calls stay as they are.
+// (DenseExact.ForwardRowsDoNotDependOnTheBatchOrThreads checks both): their calls stay as they are.
 inline int det_block(int features) { return ((features + 3) / 4 + 15) / 16 * 16; }
 
 class DenseCpu final : public DenseBase {
@@ -69,9 +69,7 @@ class DenseCpu final : public DenseBase {
     const int threads = team_size(ctx);
     const bool avx = use_avx512(ctx);
     if (n == 0) return;
-    // Deterministic training: GEMMs over whole chunks of samples, the same shapes at any world
-    // size (OpenBLAS's x·Wᵀ sums a row differently at 64 rows than at 128).
-    const bool det = ctx.chunk > 0;  // the narrow path is OpenBLAS's
+    const bool det = ctx.chunk > 0;  // fixed shapes (the narrow path is OpenBLAS's)
     const int rows = det ? ctx.chunk : n;
     if (!transposed_forward()) {
 #pragma omp parallel num_threads(threads)
@@ -84,7 +82,7 @@ class DenseCpu final : public DenseBase {
             std::copy(b + j0, b + j1, y.data + static_cast<size_t>(i) * out + j0);
           const int cols = det ? det_block(out) : j1 - j0;
           for (int c = j0; c < j1; c += cols)
-            for (int r = 0; r < n; r += rows)  // (OpenBLAS sums a row differently at 64 rows than at 128)
+            for (int r = 0; r < n; r += rows)
               cpu_gemm::sgemm(cpu_gemm::Lib::kOpenBlas, false, true, std::min(rows, n - r), std::min(cols, j1 - c), in,
                               1.0f, x.data + static_cast<size_t>(r) * in, in, w + static_cast<size_t>(c) * in, in,
                               1.0f, y.data + static_cast<size_t>(r) * out + c, out);

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <stdexcept>
 #include <vector>
 
 #include "core/error.h"
@@ -33,20 +32,12 @@ float fold(const float* v, size_t n, int64_t* acc) {
   return m;
 }
 
-void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out) {
-  const bool vec = avx512 && avx512_path_available();
-  constexpr size_t kBlock = 16384;
-  const long blocks = static_cast<long>((n + kBlock - 1) / kBlock);
-#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
-  for (long b = 0; b < blocks; ++b) {
-    const size_t lo = static_cast<size_t>(b) * kBlock, len = std::min(kBlock, n - lo);
-    if (vec) {
-      unfold_avx512(acc + lo, len, out + lo);
-    } else {
-      for (size_t i = lo; i < lo + len; ++i) out[i] = from_fixed(acc[i]);
-    }
-  }
+void unfold(bool avx512, const int64_t* acc, size_t n, float* out) {
+  if (avx512 && avx512_path_available()) return unfold_avx512(acc, n, out);
+  for (size_t i = 0; i < n; ++i) out[i] = from_fixed(acc[i]);
 }
+
+namespace {
 
 void dense_weight_grad_portable(const float* dyt, const float* x, int n, int in, int chunk, int r0, int r1,
                                 bool add, int64_t* dw) {
@@ -62,6 +53,8 @@ void dense_weight_grad_portable(const float* dyt, const float* x, int n, int in,
       dw[static_cast<size_t>(o) * in + i] = q;
     }
 }
+
+}  // namespace
 
 void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
                        int r0, int r1, bool add, int64_t* dw, int64_t* db) {
@@ -83,29 +76,17 @@ void scale_to_fixed(float* v, size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] *= kToFixed;
 }
 
-void unfold_sum(bool avx512, int threads, const int64_t* const* bufs, int nbufs, size_t begin, size_t end,
-                float* out) {
-  const bool vec = avx512 && avx512_path_available();
-  constexpr size_t kBlock = 2048;
-  const long blocks = static_cast<long>((end - begin + kBlock - 1) / kBlock);
-#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
-  for (long b = 0; b < blocks; ++b) {
-    const size_t lo = begin + static_cast<size_t>(b) * kBlock, len = std::min(kBlock, end - lo);
-    if (vec) {
-      unfold_sum_avx512(bufs, nbufs, lo, len, out + lo);
-      continue;
-    }
-    for (size_t i = lo; i < lo + len; ++i) {
-      uint64_t q = static_cast<uint64_t>(bufs[0][i]);  // unsigned: wraps instead of overflowing
-      for (int k = 1; k < nbufs; ++k) q += static_cast<uint64_t>(bufs[k][i]);
-      out[i] = from_fixed(static_cast<int64_t>(q));
-    }
+void unfold_sum(bool avx512, const int64_t* const* bufs, int nbufs, size_t begin, size_t end, float* out) {
+  if (avx512 && avx512_path_available()) return unfold_sum_avx512(bufs, nbufs, begin, end - begin, out + begin);
+  for (size_t i = begin; i < end; ++i) {
+    uint64_t q = static_cast<uint64_t>(bufs[0][i]);  // unsigned: wraps instead of overflowing
+    for (int k = 1; k < nbufs; ++k) q += static_cast<uint64_t>(bufs[k][i]);
+    out[i] = from_fixed(static_cast<int64_t>(q));
   }
 }
 
 float dense_bound(bool avx512, int threads, const float* dy, const float* x, int n, int out, int in, int chunk) {
-  // max |dy| and max |x| over the batch, and their sums times zero: NaN when any value is not
-  // finite (the plain loops vectorise).
+  // max |dy| and max |x| over the batch, and whether any value is not finite.
   const bool vec = avx512 && avx512_path_available();
   float mdy = 0.0f, mx = 1.0f;
   bool bad = false;

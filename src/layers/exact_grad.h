@@ -36,11 +36,10 @@ void check_range(float max_abs, int total_chunks, const char* what);
 
 // acc[i] += to_fixed(v[i]) for i < n (acc: this call's own sums); returns max |v[i]|.
 float fold(const float* v, size_t n, int64_t* acc);
-// out[i] = from_fixed(acc[i]) for i < n, on `threads` OpenMP threads.
-void unfold(bool avx512, int threads, const int64_t* acc, size_t n, float* out);
+// out[i] = from_fixed(acc[i]) for i < n.
+void unfold(bool avx512, const int64_t* acc, size_t n, float* out);
 // out[i] = from_fixed(Σ_k bufs[k][i]) for i in [begin, end) (integer sums: any order).
-void unfold_sum(bool avx512, int threads, const int64_t* const* bufs, int nbufs, size_t begin, size_t end,
-                float* out);
+void unfold_sum(bool avx512, const int64_t* const* bufs, int nbufs, size_t begin, size_t end, float* out);
 
 // A dense layer's weight and bias gradients over a batch of n samples in chunks of `chunk`
 // (the last may be shorter), rows [r0, r1) of dW: for each chunk c and element (o, i),

@@ -30,7 +30,7 @@ class ExactLayerwise final : public GradientSync {
     float* g = arena.grads();
     const bool avx = use_avx512(ctx_);
     adam_.update_fed(arena.params(), g, b, e, [&](size_t lo, size_t hi) {
-      exact::unfold(avx, 1, exact_.data() + lo, hi - lo, g + lo);
+      exact::unfold(avx, exact_.data() + lo, hi - lo, g + lo);
     });
   }
   void finish_step() override {}
@@ -59,7 +59,7 @@ class ExactAllReduce final : public GradientSync {
     const bool avx = use_avx512(ctx_);
     adam_.begin_step();
     adam_.update_fed(arena.params(), g, 0, exact_.size(), [&](size_t lo, size_t hi) {
-      exact::unfold(avx, 1, exact_.data() + lo, hi - lo, g + lo);
+      exact::unfold(avx, exact_.data() + lo, hi - lo, g + lo);
     });
   }
   std::string describe() const override { return "deterministic: exact integer all-reduce of the gradients"; }
@@ -108,9 +108,9 @@ class ExactShardedBase : public GradientSync {
     const bool avx = use_avx512(ctx_);
     adam_.update_fed(model_.arena().params(), g, b, e, [&](size_t lo, size_t hi) {
       if (node != nullptr) {
-        exact::unfold_sum(avx, 1, node, n, lo, hi, g);
+        exact::unfold_sum(avx, node, n, lo, hi, g);
       } else {
-        exact::unfold(avx, 1, own + lo, hi - lo, g + lo);
+        exact::unfold(avx, own + lo, hi - lo, g + lo);
       }
     });
   }

@@ -57,7 +57,7 @@ TEST(GpuExact, FoldAndUnfoldAreTheCpus) {
   exact::fold_cuda(d_v.data(), v.size(), true, d_acc.data(), cuda);
   EXPECT_EQ(to_host(d_acc, v.size()), acc);
   std::vector<float> back(v.size());
-  exact::unfold(false, 1, acc.data(), acc.size(), back.data());
+  exact::unfold(false, acc.data(), acc.size(), back.data());
   Buffer<float> d_back(Backend::kCuda, v.size());
   exact::unfold_cuda(d_acc.data(), v.size(), d_back.data(), cuda);
   EXPECT_EQ(to_host(d_back, v.size()), back);
