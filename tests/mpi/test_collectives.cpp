@@ -56,12 +56,12 @@ TEST(MpiCommunicator, IdleBroadcastAndAllgather) {
 }
 
 // Layer ranges like an arena's: ascending, with alignment gaps, some empty.
-std::vector<std::pair<size_t, size_t>> fake_layers(uint64_t seed, size_t layers) {
+std::vector<std::pair<size_t, size_t>> fake_layers(uint64_t seed, size_t layers, size_t max_len = 5000) {
   Rng rng(seed, 3);
   std::vector<std::pair<size_t, size_t>> r;
   size_t at = 0;
   for (size_t i = 0; i < layers; ++i) {
-    const size_t len = rng.below(4) == 0 ? 0 : 1 + rng.below(5000);
+    const size_t len = rng.below(4) == 0 ? 0 : 1 + rng.below(max_len);
     r.emplace_back(at, at + len);
     at += len + rng.below(16);
   }
@@ -98,7 +98,9 @@ TEST(GradientBuckets, BucketedSumEqualsOnePlainAllreduce) {
   bool ok = true;
   for (uint64_t seed : {2u, 5u, 11u})
     for (size_t cap : {size_t{1}, size_t{3}, size_t{997}, size_t{65537}, size_t{1} << 30}) {
-      const auto layers = fake_layers(seed, 7);
+      // Short layers for the tiny caps: thousands of one-float requests in flight make Open
+      // MPI's progress loop quadratic (84 s at 4 ranks under ASan) and test nothing more.
+      const auto layers = fake_layers(seed, 7, cap < 100 ? 60 : 5000);
       const size_t total = layers.back().second + 5;
       // Small integers: every summation order gives the same exact result.
       std::vector<float> grads(total), plain(total);
