@@ -172,7 +172,8 @@ void add_run_flags(CLI::App& app, TrainFlags& f) {
   app.add_flag("--deterministic", f.cfg.deterministic,
                "Bit-identical weights at any world size and thread count, also across a resume on "
                "another world size: ranks take whole chunks of 16 samples, gradients and BatchNorm sums "
-               "are combined exactly (CPU; needs --bn sync; costs step time, see docs/performance.md)");
+               "are combined exactly (needs --bn sync; costs step time, see docs/performance.md; GPU "
+               "runs agree with each other, not with CPU runs)");
   app.add_option("--hash-check-every", f.cfg.hash_check_every,
                  "Steps between cross-rank parameter hash checks (0 = only at the end)")
       ->check(kNonNegative)

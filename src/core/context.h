@@ -29,14 +29,16 @@ struct Context {
   // batch of the batch's first row (row i of this rank's slice is noise_first_row + i).
   uint64_t noise_key = 0;
   uint64_t noise_first_row = 0;
-  // Deterministic training (--deterministic; docs/determinism.md), CPU: when exact_grads is set,
-  // layers write the sum of their chunks' parameter gradients, each rounded to fixed point
-  // (layers/exact_grad.h), into exact_grads (the arena's offsets) instead of grads(), or add it
-  // to what is there when exact_add is set (the later micro-steps of --accumulate); BatchNorm
-  // sums its statistics per chunk. This rank's slice of the global batch is the chunks
+  // Deterministic training (--deterministic; docs/determinism.md): when exact_grads is set (in
+  // the backend's memory), layers write the sum of their chunks' parameter gradients, each
+  // rounded to fixed point (layers/exact_grad.h), into exact_grads (the arena's offsets) instead
+  // of grads(), or add it to what is there when exact_add is set (the later micro-steps of
+  // --accumulate); BatchNorm sums its statistics per chunk. This rank's slice of the global batch is the chunks
   // [first_chunk, first_chunk + its samples / chunk) of total_chunks, each `chunk` samples (the
-  // global batch's last one may be shorter).
+  // global batch's last one may be shorter). CUDA: the layers' kernels set *exact_diverged
+  // (device memory) when a chunk's value leaves the fixed-point range (the CPU layers throw).
   int64_t* exact_grads = nullptr;
+  unsigned* exact_diverged = nullptr;
   bool exact_add = false;
   int chunk = 0;
   int first_chunk = 0;

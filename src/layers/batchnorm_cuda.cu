@@ -6,6 +6,11 @@
 //                 a second kernel adds the partials in a fixed order (deterministic, no atomics);
 //   statistics    one thread per channel (mean, 1/σ, running update) — stays on the device;
 //   element-wise  normalisation and the input gradient through bn:: (layers/math/bn_math.h).
+// Deterministic training (ctx.exact_grads set): the partial sums are per chunk of ctx.chunk
+// samples (a block's order depends on the chunk alone), written to a slot table with a row per
+// chunk of the global batch; the table is all-reduced (each slot has one nonzero: exact) and
+// every rank adds the rows in chunk order, as batchnorm_cpu.cpp's chunk_sums; the γ/β
+// gradients go per chunk into fixed point.
 #include <algorithm>
 
 #include "comm/communicator.h"
@@ -17,6 +22,7 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/batchnorm.h"
+#include "layers/exact_grad_cuda.h"
 #include "layers/math/bn_math.h"
 
 namespace mnist_dist {
@@ -27,17 +33,18 @@ constexpr int kReduceBlock = 256;
 
 enum class SumKind { kXX2, kDyDyXhat };  // forward: Σx, Σx²; backward: Σdy, Σdy·x̂
 
-// partials[(part·2 + q)·C + ch] for q ∈ {0, 1}: sums over samples [part·n/parts, (part+1)·n/parts).
+// partials[(part·2 + q)·C + ch] for q ∈ {0, 1}: sums over samples [part·n/parts, (part+1)·n/parts),
+// or with chunk > 0 over [part·chunk, (part+1)·chunk) ∩ [0, n).
 template <SumKind kKind>
 static __global__ void bn_partial_sums_kernel(const float* __restrict__ x,
                                               const float* __restrict__ dy,
                                               const float* __restrict__ mean,
                                               const float* __restrict__ invstd, int n, int c,
-                                              int hw, int parts, double* __restrict__ partials) {
+                                              int hw, int parts, int chunk, double* __restrict__ partials) {
   __shared__ double scratch[32];
   const int part = blockIdx.x, ch = blockIdx.y;
-  const int begin = static_cast<int>(static_cast<long long>(part) * n / parts);
-  const int end = static_cast<int>(static_cast<long long>(part + 1) * n / parts);
+  const int begin = chunk > 0 ? part * chunk : static_cast<int>(static_cast<long long>(part) * n / parts);
+  const int end = chunk > 0 ? min(n, begin + chunk) : static_cast<int>(static_cast<long long>(part + 1) * n / parts);
   double s1 = 0.0, s2 = 0.0;
   const float m = kKind == SumKind::kDyDyXhat ? mean[ch] : 0.0f;
   const float is = kKind == SumKind::kDyDyXhat ? invstd[ch] : 0.0f;
@@ -82,6 +89,46 @@ static __global__ void bn_finish_sums_kernel(const double* __restrict__ partials
   if (count >= 0.0 && ch == 0) sums[2 * c] = count;
   if (dbeta != nullptr) dbeta[ch] = static_cast<float>(s1);
   if (dgamma != nullptr) dgamma[ch] = static_cast<float>(s2);
+}
+
+// Deterministic training, per chunk p < parts of this rank (global chunk first + p): its two
+// sums into slot row first + p of slots ((total chunks) × (2C + 1)), with the count
+// (samples · count_per_sample) in column 2C; with qa, qb, each sum as float into fixed point
+// (added to qa, qb, or written over them for p = 0 unless add). One thread per channel.
+static __global__ void bn_chunk_slots_kernel(const double* __restrict__ partials, int parts, int c, int n,
+                                             int chunk, int first, double count_per_sample,
+                                             double* __restrict__ slots, int64_t* __restrict__ qa,
+                                             int64_t* __restrict__ qb, bool add, exact::DeviceRange range) {
+  const int ch = blockIdx.x * blockDim.x + threadIdx.x;
+  if (ch >= c) return;
+  const int width = 2 * c + 1;
+  unsigned long long sa = 0, sb = 0;
+  for (int p = 0; p < parts; ++p) {
+    const double a = partials[(static_cast<size_t>(p) * 2) * c + ch];
+    const double b = partials[(static_cast<size_t>(p) * 2 + 1) * c + ch];
+    double* row = slots + static_cast<size_t>(first + p) * width;
+    row[ch] = a;
+    row[c + ch] = b;
+    if (ch == 0) row[2 * c] = (min(n, (p + 1) * chunk) - p * chunk) * count_per_sample;
+    if (qa == nullptr) continue;
+    const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+    if (range.flag != nullptr && !(fabsf(fa) <= range.limit && fabsf(fb) <= range.limit)) atomicOr(range.flag, 1u);
+    sa += static_cast<unsigned long long>(__float2ll_rn(fa * exact::kToFixed));
+    sb += static_cast<unsigned long long>(__float2ll_rn(fb * exact::kToFixed));
+  }
+  if (qa == nullptr) return;
+  qa[ch] = static_cast<int64_t>(add ? static_cast<unsigned long long>(qa[ch]) + sa : sa);
+  qb[ch] = static_cast<int64_t>(add ? static_cast<unsigned long long>(qb[ch]) + sb : sb);
+}
+
+// sums[j] = Σ_k slots[k][j] in chunk order, for j < used. One thread per column.
+static __global__ void bn_slot_totals_kernel(const double* __restrict__ slots, int chunks, int width, int used,
+                                             double* __restrict__ sums) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= used) return;
+  double t = 0.0;
+  for (int k = 0; k < chunks; ++k) t += slots[static_cast<size_t>(k) * width + j];
+  sums[j] = t;
 }
 
 // Batch statistics from the (global) sums [Σx (C), Σx² (C), count], and the running update.
@@ -152,10 +199,11 @@ class BatchNormCuda final : public BatchNormBase {
  public:
   explicit BatchNormCuda(const BatchNormConfig& c) : BatchNormBase(c) {}
 
-  void reserve(const Shape&) override {
+  void reserve(const Shape& in) override {
     const size_t c = static_cast<size_t>(cfg_.channels);
     sums_ = Buffer<double>(Backend::kCuda, 2 * c + 1);
-    partials_ = Buffer<double>(Backend::kCuda, kMaxParts * 2 * c);
+    // parts: up to kMaxParts, or one per chunk (at most one per sample) in deterministic training
+    partials_ = Buffer<double>(Backend::kCuda, std::max<size_t>(kMaxParts, static_cast<size_t>(in.n)) * 2 * c);
     stats_ = Buffer<float>(Backend::kCuda, 2 * c + 1);  // [mean (C), 1/σ (C), 1/count]
   }
 
@@ -165,9 +213,13 @@ class BatchNormCuda final : public BatchNormBase {
     float* mean = stats_.data();
     float* invstd = mean + c;
     if (training) {
-      channel_sums<SumKind::kXX2>(x.data, nullptr, n, hw, static_cast<double>(n) * hw, nullptr,
-                                  nullptr, s);
-      if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      if (ctx.exact_grads != nullptr) {
+        chunk_sums<SumKind::kXX2>(ctx, x.data, nullptr, n, hw, static_cast<double>(hw), nullptr, nullptr);
+      } else {
+        channel_sums<SumKind::kXX2>(x.data, nullptr, n, hw, static_cast<double>(n) * hw, nullptr,
+                                    nullptr, s);
+        if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), sums_.size());
+      }
       bn_batch_stats_kernel<<<1, 256, 0, s>>>(sums_.data(), c, cfg_.epsilon, cfg_.momentum,
                                               a.param(mean_), a.param(var_), mean, invstd,
                                               invstd + c);
@@ -190,11 +242,18 @@ class BatchNormCuda final : public BatchNormBase {
     const cudaStream_t s = ctx.cuda->stream();
     const float* mean = stats_.data();
     const float* invstd = mean + c;
-    // sums_ = [Σdy (C), Σdy·x̂ (C)]: the local sums are the β/γ gradients.
-    channel_sums<SumKind::kDyDyXhat>(x.data, dy.data, n, hw, -1.0, a.grad(gamma_), a.grad(beta_),
-                                     s);
-    if (dx.data == nullptr) return;
-    if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    if (ctx.exact_grads != nullptr) {  // the global sums, and the γ/β gradients per chunk
+      chunk_sums<SumKind::kDyDyXhat>(ctx, x.data, dy.data, n, hw, 0.0,
+                                     ctx.exact_grads + (a.grad(beta_) - a.grads()),
+                                     ctx.exact_grads + (a.grad(gamma_) - a.grads()));
+      if (dx.data == nullptr) return;
+    } else {
+      // sums_ = [Σdy (C), Σdy·x̂ (C)]: the local sums are the β/γ gradients.
+      channel_sums<SumKind::kDyDyXhat>(x.data, dy.data, n, hw, -1.0, a.grad(gamma_), a.grad(beta_),
+                                       s);
+      if (dx.data == nullptr) return;
+      if (sync_across_ranks(ctx)) ctx.comm->allreduce_sum(sums_.data(), 2 * c);
+    }
     const size_t total = x.size();
     if (total == 0) return;
     bn_backward_dx_kernel<<<cuda::grid_1d(total), cuda::kBlock, 0, s>>>(
@@ -213,7 +272,7 @@ class BatchNormCuda final : public BatchNormBase {
     const int parts = std::min(n, kMaxParts);
     if (parts > 0) {
       bn_partial_sums_kernel<kKind><<<dim3(parts, c), kReduceBlock, 0, s>>>(
-          x, dy, stats_.data(), stats_.data() + c, n, c, hw, parts, partials_.data());
+          x, dy, stats_.data(), stats_.data() + c, n, c, hw, parts, 0, partials_.data());
       MD_CUDA_LAUNCH("bn_partial_sums_kernel");
     }
     bn_finish_sums_kernel<<<c, 32, 0, s>>>(partials_.data(), parts, c, sums_.data(), count, dgamma,
@@ -221,7 +280,41 @@ class BatchNormCuda final : public BatchNormBase {
     MD_CUDA_LAUNCH("bn_finish_sums_kernel");
   }
 
+  // Deterministic training: sums_ = [Σa (C), Σb (C), count] over the global batch, the same bits
+  // on every rank whatever the world size (see the top of the file); count_per_sample: the
+  // count's share of a sample (0 leaves sums_[2C] alone). qa, qb (when set): Σa, Σb of each of
+  // this rank's chunks, as float, into fixed point (after zeros unless ctx.exact_add).
+  template <SumKind kKind>
+  void chunk_sums(Context& ctx, const float* x, const float* dy, int n, int hw, double count_per_sample,
+                  int64_t* qa, int64_t* qb) {
+    const int c = cfg_.channels, m = ctx.chunk, width = 2 * c + 1;
+    const cudaStream_t s = ctx.cuda->stream();
+    const size_t table = static_cast<size_t>(ctx.total_chunks) * width;
+    if (slots_.size() < table) slots_ = Buffer<double>(Backend::kCuda, table);
+    MD_CUDA(cudaMemsetAsync(slots_.data(), 0, table * sizeof(double), s));
+    const int parts = (n + m - 1) / m;
+    MD_CHECK(ctx.first_chunk + parts <= ctx.total_chunks, "batchnorm: chunk beyond the global batch");
+    MD_CHECK(static_cast<size_t>(parts) * 2 * c <= partials_.size(), "batchnorm: more chunks than reserved");
+    if (parts > 0) {
+      bn_partial_sums_kernel<kKind><<<dim3(parts, c), kReduceBlock, 0, s>>>(
+          x, dy, stats_.data(), stats_.data() + c, n, c, hw, parts, m, partials_.data());
+      MD_CUDA_LAUNCH("bn_partial_sums_kernel");
+    }
+    if (parts > 0 || (qa != nullptr && !ctx.exact_add)) {  // (no chunks: zero gradient sums)
+      bn_chunk_slots_kernel<<<static_cast<unsigned>(cuda::ceil_div(static_cast<size_t>(c), 128)), 128, 0, s>>>(
+          partials_.data(), parts, c, n, m, ctx.first_chunk, count_per_sample, slots_.data(), qa, qb,
+          ctx.exact_add, exact::device_range(ctx));
+      MD_CUDA_LAUNCH("bn_chunk_slots_kernel");
+    }
+    if (ctx.comm != nullptr && ctx.comm->size() > 1) ctx.comm->allreduce_sum(slots_.data(), table);
+    const int used = count_per_sample > 0.0 ? width : 2 * c;
+    bn_slot_totals_kernel<<<static_cast<unsigned>(cuda::ceil_div(static_cast<size_t>(used), 128)), 128, 0, s>>>(
+        slots_.data(), ctx.total_chunks, width, used, sums_.data());
+    MD_CUDA_LAUNCH("bn_slot_totals_kernel");
+  }
+
   Buffer<double> sums_, partials_;  // device
+  Buffer<double> slots_;            // device, deterministic: chunk_sums' table
   Buffer<float> stats_;             // device: batch mean, 1/σ, 1/count of the last forward
 };
 

@@ -13,6 +13,12 @@
 // fits the context's shared workspace, with deterministic algorithms required for the backward
 // passes; the plans are cached (a training run sees at most three batch sizes: full, last
 // partial, evaluation). The rules (math types, TF32 off = no FFT/Winograd): layers/conv_algo_choice.h.
+//
+// Deterministic training (ctx.chunk > 0): every cuDNN call runs per chunk of samples, so that its
+// shape, and with it the algorithm and its summation order, is fixed by the global batch (the
+// heuristics are host logic: the same choice on every rank of one GPU model and cuDNN version);
+// each chunk's weight and bias gradients go through float scratch into fixed point
+// (layers/exact_grad_cuda.h).
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -36,6 +42,7 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/conv2d.h"
+#include "layers/exact_grad_cuda.h"
 
 namespace mnist_dist {
 namespace {
@@ -109,6 +116,7 @@ struct Plan {
   cudnnConvolutionBwdDataAlgo_t data{};
   cudnnConvolutionBwdFilterAlgo_t filter{};
   size_t fwd_bytes = 0, data_bytes = 0, filter_bytes = 0;
+  bool backward_deterministic = false;  // both backward algorithms are CUDNN_DETERMINISTIC
 };
 
 class Conv2dCuda final : public Conv2dBase {
@@ -121,17 +129,19 @@ class Conv2dCuda final : public Conv2dBase {
                                         cfg_.out_channels, cfg_.in_channels, cfg_.kernel,
                                         cfg_.kernel));
     partials_ = Buffer<double>(Backend::kCuda, static_cast<size_t>(kMaxParts) * cfg_.out_channels);
+    chunk_dw_ = Buffer<float>();  // sized by the first deterministic backward
   }
 
   void forward(Context& ctx, ParamArena& a, const Tensor& x, Tensor& y, bool) override {
     const int n = x.shape.n;
     if (n == 0) return;
     CudaContext& cu = *ctx.cuda;
-    const Plan& p = plan(cu, x.shape);
     const float one = 1.0f, zero = 0.0f;
-    MD_CUDNN(cudnnConvolutionForward(cu.cudnn(), &one, p.x.d, x.data, filter_.d, a.param(w_),
-                                     p.fwd_conv.d, p.fwd, cu.workspace(), p.fwd_bytes, &zero, p.y.d,
-                                     y.data));
+    for_chunks(ctx, x, y, [&](const Plan& p, size_t in_off, size_t out_off, int) {
+      MD_CUDNN(cudnnConvolutionForward(cu.cudnn(), &one, p.x.d, x.data + in_off, filter_.d, a.param(w_),
+                                       p.fwd_conv.d, p.fwd, cu.workspace(), p.fwd_bytes, &zero, p.y.d,
+                                       y.data + out_off));
+    });
     const size_t total = y.size();
     add_channel_bias_kernel<<<cuda::grid_1d(total), cuda::kBlock, 0, cu.stream()>>>(
         y.data, a.param(b_), total, cfg_.out_channels, y.shape.h * y.shape.w);
@@ -144,6 +154,7 @@ class Conv2dCuda final : public Conv2dBase {
     CudaContext& cu = *ctx.cuda;
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
+    if (ctx.exact_grads != nullptr) return backward_exact(ctx, a, x, y, dy, dx);
     if (n == 0) {  // an empty slice contributes zero gradients (backward overwrites)
       MD_CUDA(cudaMemsetAsync(dw, 0, a.info(w_).count * sizeof(float), cu.stream()));
       MD_CUDA(cudaMemsetAsync(db, 0, a.info(b_).count * sizeof(float), cu.stream()));
@@ -169,6 +180,65 @@ class Conv2dCuda final : public Conv2dBase {
   }
 
  private:
+  // f(plan, input offset, output offset, samples) for the whole batch, or (deterministic training) for
+  // each chunk of ctx.chunk samples with that chunk's plan.
+  template <typename F>
+  void for_chunks(Context& ctx, const Tensor& x, const Tensor& y, F&& f) {
+    const int n = x.shape.n;
+    const int rows = ctx.chunk > 0 ? ctx.chunk : n;
+    const size_t in_sample = x.size() / n, out_sample = y.size() / n;
+    for (int r = 0; r < n; r += rows) {
+      Shape s = x.shape;
+      s.n = std::min(rows, n - r);
+      f(plan(*ctx.cuda, s), r * in_sample, r * out_sample, s.n);
+    }
+  }
+
+  // Deterministic training: per chunk, the weight gradient (cuDNN, then into fixed point), the
+  // bias gradient (the same kernels over the chunk's samples, then into fixed point) and dx.
+  void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
+                      Tensor& dx) {
+    const int n = x.shape.n, o = cfg_.out_channels;
+    CudaContext& cu = *ctx.cuda;
+    const size_t wn = a.info(w_).count, bn = a.info(b_).count;
+    int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
+    int64_t* qb = ctx.exact_grads + (a.grad(b_) - a.grads());
+    if (n == 0) {  // no chunks here: zero sums, unless adding to a micro-step's
+      if (!ctx.exact_add) {
+        MD_CUDA(cudaMemsetAsync(qw, 0, wn * sizeof(int64_t), cu.stream()));
+        MD_CUDA(cudaMemsetAsync(qb, 0, bn * sizeof(int64_t), cu.stream()));
+      }
+      return;
+    }
+    if (chunk_dw_.size() < wn + bn) chunk_dw_ = Buffer<float>(Backend::kCuda, wn + bn);
+    float* cdw = chunk_dw_.data();
+    float* cdb = cdw + wn;
+    const int hw = y.shape.h * y.shape.w;
+    const float one = 1.0f, zero = 0.0f;
+    bool add = ctx.exact_add;
+    for_chunks(ctx, x, y, [&](const Plan& p, size_t in_off, size_t out_off, int m) {
+      if (!p.backward_deterministic)
+        throw UserError("--deterministic: cuDNN offers no deterministic backward algorithm for a " + x.shape.str() +
+                        " convolution within the workspace on this GPU; run without --deterministic");
+      MD_CUDNN(cudnnConvolutionBackwardFilter(cu.cudnn(), &one, p.x.d, x.data + in_off, p.y.d, dy.data + out_off,
+                                              p.filter_conv.d, p.filter, cu.workspace(), p.filter_bytes, &zero,
+                                              filter_.d, cdw));
+      const int parts = std::min(m, kMaxParts);
+      bias_grad_partials_kernel<<<dim3(parts, o), kReduceBlock, 0, cu.stream()>>>(dy.data + out_off, m, o, hw, parts,
+                                                                                 partials_.data());
+      MD_CUDA_LAUNCH("bias_grad_partials_kernel");
+      bias_grad_finish_kernel<<<o, 32, 0, cu.stream()>>>(partials_.data(), parts, o, cdb);
+      MD_CUDA_LAUNCH("bias_grad_finish_kernel");
+      exact::fold_cuda(cdw, wn, add, qw, cu, exact::device_range(ctx));
+      exact::fold_cuda(cdb, bn, add, qb, cu, exact::device_range(ctx));
+      add = true;
+      if (dx.data != nullptr)
+        MD_CUDNN(cudnnConvolutionBackwardData(cu.cudnn(), &one, filter_.d, a.param(w_), p.y.d, dy.data + out_off,
+                                              p.data_conv.d, p.data, cu.workspace(), p.data_bytes, &zero, p.x.d,
+                                              dx.data + in_off));
+    });
+  }
+
   // The cached plan for this input shape and the context's TF32 setting; made on first use.
   const Plan& plan(CudaContext& cu, const Shape& in) {
     MD_CHECK(in.n <= reserved_batch_, "conv2d batch larger than reserved");
@@ -227,6 +297,7 @@ class Conv2dCuda final : public Conv2dBase {
     const auto* w = conv_algo::choose(filt, count, cap, tf32, true);
     MD_CHECK(w != nullptr, "no cuDNN backward-filter algorithm for " + in.str());
     p->filter = w->algo;
+    p->backward_deterministic = d->determinism == CUDNN_DETERMINISTIC && w->determinism == CUDNN_DETERMINISTIC;
     MD_CUDNN(cudnnSetConvolutionMathType(p->filter_conv.d, tf32 ? w->mathType : CUDNN_FMA_MATH));
     MD_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x.d, p->y.d, p->filter_conv.d,
                                                             filter_.d, p->filter, &p->filter_bytes));
@@ -239,6 +310,7 @@ class Conv2dCuda final : public Conv2dBase {
   FilterDesc filter_;                                      // (O, I, K, K)
   std::map<std::pair<int, bool>, std::unique_ptr<Plan>> plans_;  // by (batch, TF32)
   Buffer<double> partials_;                                // device: bias-gradient partial sums
+  Buffer<float> chunk_dw_;                                 // device, deterministic: a chunk's dW, db
 };
 
 }  // namespace

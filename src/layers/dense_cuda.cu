@@ -6,6 +6,11 @@
 //   dX = dY·W        ⇔ dXᵀ (in×N)   = Wᵀ·dYᵀ   gemm(N, N, in, N, out)   A = W, B = dY
 //   db = Σ_rows dY   ⇔ db (out)     = dYᵀ·1    gemv(N, out, N)          A = dY, x = ones
 // The bias is broadcast into Y by a small kernel before the forward GEMM (beta = 1).
+// Deterministic training (ctx.chunk > 0): the GEMMs of Y and dX run per chunk of samples, so that
+// each call has a shape fixed by the global batch (cuBLAS picks its kernel, and so its
+// summation order, by shape; atomics stay off, its default); dW and db go per chunk into fixed
+// point (layers/exact_grad_cuda.h) instead of the GEMM and GEMV.
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -16,6 +21,7 @@
 #include "cuda/launch.h"
 #include "layers/backend_cuda.h"
 #include "layers/dense.h"
+#include "layers/exact_grad_cuda.h"
 
 namespace mnist_dist {
 namespace {
@@ -41,6 +47,7 @@ class DenseCuda final : public DenseBase {
 
   void reserve(const Shape& in) override {
     ones_ = Buffer<float>(Backend::kCuda, static_cast<size_t>(in.n));
+    dyt_ = Buffer<float>();  // sized by the first deterministic backward
     const std::vector<float> ones(ones_.size(), 1.0f);
     ones_.upload(ones.data(), ones.size());
   }
@@ -51,8 +58,11 @@ class DenseCuda final : public DenseBase {
     CudaContext& cu = *ctx.cuda;
     broadcast_rows(a.param(b_), y.data, n, out, cu.stream());
     const float one = 1.0f;
-    MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, a.param(w_), in,
-                          x.data, in, &one, y.data, out));
+    const int rows = ctx.chunk > 0 ? ctx.chunk : n;
+    for (int r = 0; r < n; r += rows)
+      MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, out, std::min(rows, n - r), in, &one,
+                            a.param(w_), in, x.data + static_cast<size_t>(r) * in, in, &one,
+                            y.data + static_cast<size_t>(r) * out, out));
   }
 
   void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor&, const Tensor& dy,
@@ -61,6 +71,7 @@ class DenseCuda final : public DenseBase {
     CudaContext& cu = *ctx.cuda;
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
+    if (ctx.exact_grads != nullptr) return backward_exact(ctx, a, x, dy, dx);
     if (n == 0) {  // an empty slice contributes zero gradients (backward overwrites)
       MD_CUDA(cudaMemsetAsync(dw, 0, a.info(w_).count * sizeof(float), cu.stream()));
       MD_CUDA(cudaMemsetAsync(db, 0, a.info(b_).count * sizeof(float), cu.stream()));
@@ -78,7 +89,35 @@ class DenseCuda final : public DenseBase {
   }
 
  private:
+  // Deterministic training: dW, db per chunk into the fixed-point sums (written, or added to
+  // with ctx.exact_add), dX per chunk.
+  void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy, Tensor& dx) {
+    const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
+    CudaContext& cu = *ctx.cuda;
+    int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
+    int64_t* qb = ctx.exact_grads + (a.grad(b_) - a.grads());
+    if (n == 0) {  // no chunks here: zero sums, unless adding to a micro-step's
+      if (!ctx.exact_add) {
+        MD_CUDA(cudaMemsetAsync(qw, 0, a.info(w_).count * sizeof(int64_t), cu.stream()));
+        MD_CUDA(cudaMemsetAsync(qb, 0, a.info(b_).count * sizeof(int64_t), cu.stream()));
+      }
+      return;
+    }
+    const size_t need = static_cast<size_t>(n) * out;
+    if (dyt_.size() < need) dyt_ = Buffer<float>(Backend::kCuda, need);
+    exact::scale_transpose_cuda(dy.data, n, out, dyt_.data(), cu);
+    exact::dense_weight_grad_cuda(dyt_.data(), x.data, n, out, in, ctx.chunk, ctx.exact_add, qw, qb, cu,
+                                  exact::device_range(ctx));
+    if (dx.data == nullptr) return;
+    const float one = 1.0f, zero = 0.0f;
+    for (int r = 0; r < n; r += ctx.chunk)
+      MD_CUBLAS(cublasSgemm(cu.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, std::min(ctx.chunk, n - r), out, &one,
+                            a.param(w_), in, dy.data + static_cast<size_t>(r) * out, out, &zero,
+                            dx.data + static_cast<size_t>(r) * in, in));
+  }
+
   Buffer<float> ones_;  // device: (max N) ones for the bias gradient
+  Buffer<float> dyt_;   // device, deterministic training: 2^40 · dyᵀ
 };
 
 }  // namespace

@@ -9,8 +9,10 @@
 
 #include "comm/sharded_exchange.h"
 #include "core/error.h"
+#include "cuda/buffer.h"
 #include "layers/cpu_context.h"
 #include "layers/exact_grad.h"
+#include "layers/exact_grad_cuda.h"
 #include "train/gradient_sync.h"
 
 namespace mnist_dist {
@@ -70,6 +72,52 @@ class ExactAllReduce final : public GradientSync {
   Adam& adam_;
   Context& ctx_;
   std::vector<int64_t> exact_;
+};
+
+// The CUDA backend, any number of ranks: the fixed-point buffer in device memory, one integer
+// all-reduce after backward (ncclInt64; a one-rank communicator adds nothing), the range flag
+// read (the one host wait this adds to a step), the sums rounded back on the device, then the
+// fused Adam step.
+class ExactDevice final : public GradientSync {
+ public:
+  ExactDevice(Communicator& comm, Model& model, Adam& adam, Context& ctx)
+      : comm_(comm), model_(model), adam_(adam), ctx_(ctx),
+        exact_(Backend::kCuda, model.arena().param_count()), diverged_(Backend::kCuda, 1) {
+    ctx.exact_grads = exact_.data();
+    ctx.exact_diverged = diverged_.data();
+  }
+  void on_layer_done(int) override {}
+  void finish_step() override {
+    if (comm_.size() > 1) waiting([&] { comm_.allreduce_sum(exact_.data(), exact_.size()); });
+    unsigned bad = 0;
+    diverged_.download(&bad, 1);
+    if (bad != 0) {
+      char msg[224];
+      std::snprintf(msg, sizeof msg,
+                    "training diverged: a chunk's gradient went beyond the deterministic mode's fixed-point range "
+                    "(%g at %d chunks per step) or was not a number; try a smaller --lr",
+                    static_cast<double>(exact::chunk_limit(ctx_.total_chunks)), ctx_.total_chunks);
+      throw TrainingDiverged(msg);
+    }
+    ParamArena& arena = model_.arena();
+    exact::unfold_cuda(exact_.data(), exact_.size(), arena.grads(), *ctx_.cuda);
+    adam_.step(ctx_, arena.params(), arena.grads());
+  }
+  void close() override {
+    ctx_.exact_grads = nullptr;
+    ctx_.exact_diverged = nullptr;
+  }
+  std::string describe() const override {
+    return "deterministic: exact integer all-reduce of the gradients on the device";
+  }
+
+ private:
+  Communicator& comm_;
+  Model& model_;
+  Adam& adam_;
+  Context& ctx_;
+  Buffer<int64_t> exact_;
+  Buffer<unsigned> diverged_;
 };
 
 // What the two shared-memory strategies share: the node's parameters and fixed-point buffers
@@ -178,7 +226,12 @@ class ExactShardedLayer final : public ExactShardedBase {
 
 std::unique_ptr<GradientSync> make_exact_sync(const GradientSyncSetup& setup, Communicator& comm, Model& model,
                                               Adam& adam, Context& ctx, const Logger& log) {
-  MD_CHECK(ctx.backend == Backend::kCpu, "deterministic training runs on the CPU backend");
+  if (ctx.backend == Backend::kCuda) {
+    if (setup.exchange == "sharded" && comm.size() > 1)
+      throw UserError("--grad-exchange sharded is not available here: the CUDA backend all-reduces gradients "
+                      "with NCCL (use auto or buckets)");
+    return std::make_unique<ExactDevice>(comm, model, adam, ctx);
+  }
   if (comm.size() == 1) return std::make_unique<ExactLayerwise>(model, adam, ctx);
   if (setup.exchange != "buckets") {
     std::string why;

@@ -25,8 +25,7 @@ struct ModelPlan {
 ModelPlan plan_model(const TrainConfig& cfg, const Communicator& comm, const data::ShardReader& reader);
 
 // --deterministic (docs/determinism.md): the sampler hands out whole chunks and the layers sum
-// per chunk (ctx.chunk; ctx.exact_grads is set by make_exact_sync). UserError on the CUDA
-// backend, whose half is not built yet. Nothing without the flag.
+// per chunk (ctx.chunk; ctx.exact_grads is set by make_exact_sync). Nothing without the flag.
 void setup_deterministic(const TrainConfig& cfg, data::EpochSampler& sampler, Context& ctx);
 // Before each training pass under --deterministic: which chunks of the global batch of
 // `global_n` samples this rank's slice holds (ctx.first_chunk, ctx.total_chunks).

@@ -178,8 +178,9 @@ if phase gpu-tests; then
   done
   gpu_bin_step gpu-test_gpu_nccl 90 tests/gpu/test_gpu_nccl gpu_test_nccl || true
   # The real executables: --resume auto on an empty folder, GPU checkpoint on the CPU, the loss
-  # window, two host-staged ranks vs two CPU ranks, NCCL refusing two ranks on one GPU.
-  gpu_bin_step gpu-test_gpu_e2e 150 tests/gpu/test_gpu_e2e gpu_test test_gpu_e2e || true
+  # window, two host-staged ranks vs two CPU ranks, NCCL refusing two ranks on one GPU, and
+  # --deterministic (micro-steps and two host-staged ranks equal one run bit for bit; exit 4).
+  gpu_bin_step gpu-test_gpu_e2e 200 tests/gpu/test_gpu_e2e gpu_test test_gpu_e2e || true
   pack_results
 fi
 

@@ -3,7 +3,9 @@
 // Adam over device pointers), a GPU checkpoint resumes on the CPU, a diverging run is stopped
 // within its loss window before any checkpoint of the bad weights, two ranks sharing the GPU
 // through --comm host-staged match two CPU ranks, and NCCL refuses two ranks on one GPU with
-// the way out named. TF32 off wherever GPU and CPU numbers are compared.
+// the way out named. TF32 off wherever GPU and CPU numbers are compared. --deterministic on the
+// GPU: one rank, two micro-steps of half the batch and two host-staged ranks save the same
+// weights bit for bit (the default mode does not), and a diverging run exits 4.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,6 +35,7 @@ const std::string kMpiexec = mnist_dist::testing::mpiexec_prefix(MPIEXEC_BIN);
     if (mnist_dist::usable_gpu_count(&why_) == 0) GTEST_SKIP() << "no usable GPU: " << why_; \
   } while (0)
 
+using mnist_dist::testing::saved_bitwise_equal;
 using mnist_dist::testing::saved_rel_l2;
 
 class GpuE2E : public ::testing::Test {
@@ -117,6 +120,46 @@ TEST_F(GpuE2E, NcclRefusesTwoRanksOnOneGpuAndNamesTheWayOut) {
     EXPECT_EQ(r.exit_code, 2) << env << r.output;
     EXPECT_NE(r.output.find("--comm host-staged"), std::string::npos) << env << r.output;
   }
+}
+
+// A whole epoch (its last batch partial: a short chunk) of the seed net, whose BatchNorm sums go
+// through the chunk slots.
+static std::string deterministic_epoch(const std::string& data) {
+  return data + " --device cuda --epochs 1 --deterministic --batch-size 128";
+}
+
+TEST_F(GpuE2E, DeterministicMicroStepsEqualTheWholeBatchBitForBit) {
+  // LeNet-5: without BatchNorm, whose statistics are per micro-step, K x b is one batch of K·b.
+  const std::string one = path("det_one.h5"), halves = path("det_halves.h5"), plain = path("det_plain.h5");
+  const std::string lenet = " --model lenet5";
+  const auto a = run_command(kDist + deterministic_epoch(data()) + lenet + " --save " + one);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_NE(a.output.find("exact integer all-reduce"), std::string::npos) << a.output;
+  const auto b = run_command(kDist + deterministic_epoch(data()) + lenet + " --batch-size 64 --accumulate 2 --save " +
+                             halves);
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_TRUE(saved_bitwise_equal(one, halves, "lenet5"))
+      << "--accumulate 2 x 64 vs 128, rel L2 " << saved_rel_l2(halves, one, "lenet5");
+  const auto c = run_command(kDist + data() + lenet + " --device cuda --epochs 1 --batch-size 64 --accumulate 2 --save " +
+                             plain);
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_FALSE(saved_bitwise_equal(one, plain, "lenet5")) << "the default mode should differ in the last bits";
+}
+
+TEST_F(GpuE2E, DeterministicTwoHostStagedRanksEqualOneBitForBit) {
+  MD_SKIP_WITHOUT_MPIEXEC(MPIEXEC_BIN);
+  const std::string one = path("det_one_b.h5"), two = path("det_two.h5");
+  const auto a = run_command(kDist + deterministic_epoch(data()) + " --save " + one);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const auto b = run_command(kMpiexec + "2 " + kDist + deterministic_epoch(data()) + " --comm host-staged --save " + two);
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_TRUE(saved_bitwise_equal(one, two)) << "2 host-staged ranks vs 1, rel L2 " << saved_rel_l2(two, one);
+}
+
+TEST_F(GpuE2E, ADeterministicRunThatDivergesExits4) {
+  const auto r = run_command(kDist + " --device cuda" + data() + " --deterministic --max-steps 40 --lr 1e5");
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.output.find("training diverged"), std::string::npos) << r.output;
 }
 
 }  // namespace
