@@ -10,7 +10,10 @@
 namespace mnist_dist {
 
 class Communicator;
-struct CudaContext;  // cuda/cuda_context.h: device, streams, cuDNN/cuBLAS handles
+struct CudaContext;
+namespace exact {
+class Gather;  // layers/exact_grad.h
+}  // cuda/cuda_context.h: device, streams, cuDNN/cuBLAS handles
 
 enum class Backend { kCpu, kCuda };
 
@@ -39,6 +42,7 @@ struct Context {
   // (device memory) when a chunk's value leaves the fixed-point range (the CPU layers throw).
   int64_t* exact_grads = nullptr;
   unsigned* exact_diverged = nullptr;
+  exact::Gather* exact_gather = nullptr;  // CPU, one node: dense layers' gather (layers/exact_grad.h)
   bool exact_add = false;
   int chunk = 0;
   int first_chunk = 0;

@@ -5,10 +5,14 @@
 // waits on another inside a GEMM and no partial sums are reduced across threads (each output
 // element is summed by one GEMM call, in its library's order). Deterministic training
 // (ctx.exact_grads) takes the weight gradient per chunk of samples into fixed point instead
-// (layers/exact_grad.h); the forward pass and the input gradient are per sample either way.
+// (layers/exact_grad.h), or, with the exchange's gather (one node), the part of dW it updates
+// over the whole step, rounded to float once; the forward pass and the input gradient are per
+// sample either way.
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "core/aligned.h"
 #include "core/error.h"
@@ -128,6 +132,8 @@ class DenseCpu final : public DenseBase {
     int64_t* exact_dw = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (dw - a.grads());
     int64_t* exact_db = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (db - a.grads());
     const bool avx = use_avx512(ctx);
+    const bool gathered = exact_dw != nullptr && gathered_weight_grad(ctx, a, x, dy);  // dW, db done
+    if (gathered) exact_dw = nullptr;
     if (exact_dw != nullptr) {  // checked before anything is added: no sum can leave int64
       exact::check_range(exact::dense_bound(avx, team_size(ctx), dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
       if (dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
@@ -148,7 +154,7 @@ class DenseCpu final : public DenseBase {
           std::fill(exact_dw + static_cast<size_t>(r0) * in, exact_dw + static_cast<size_t>(r1) * in, 0);
           std::fill(exact_db + r0, exact_db + r1, 0);
         }
-      } else if (r1 > r0) {
+      } else if (r1 > r0 && !gathered) {
         // dW[r0:r1, :] = dy[:, r0:r1]ᵀ · x;  db[r0:r1] = Σ_i dy[i, r0:r1]
         if (n > 0) {
           cpu_gemm::sgemm(cpu_gemm::preferred(), true, false, r1 - r0, in, n, 1.0f, dy.data + r0,
@@ -163,7 +169,7 @@ class DenseCpu final : public DenseBase {
         }
       }
       int c0 = 0, c1 = 0;
-      const bool det = exact_dw != nullptr && cpu_gemm::preferred() == cpu_gemm::Lib::kOpenBlas;
+      const bool det = ctx.exact_grads != nullptr && cpu_gemm::preferred() == cpu_gemm::Lib::kOpenBlas;
       split(in, det ? det_block(in) : 4, t, threads, c0, c1);
       // dx[:, c0:c1] = dy · W[:, c0:c1] (deterministic: per chunk and block of det_block(in) columns)
       const int rows = det ? ctx.chunk : std::max(n, 1), cols = det ? det_block(in) : std::max(c1 - c0, 1);
@@ -176,6 +182,88 @@ class DenseCpu final : public DenseBase {
   }
 
  private:
+  static constexpr size_t kStageHeader = 16;  // floats before a stage's x: the sample count
+
+  // Deterministic training on one node (exact::Gather, layers/exact_grad.h): stages this
+  // slice's x and 2^40·dyᵀ (a rank alone stages nothing), then computes the part of dW and db
+  // this rank updates over the whole step's chunks, rounded to float, into the arena's
+  // gradients. False (nothing done) where the
+  // gather does not apply: no gather this step, a later micro-step (its sums add to the
+  // earlier ones'), or stages that would not fit in the weight's fixed-point sums (decided alike
+  // on every rank: by the global batch).
+  bool gathered_weight_grad(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy) {
+    exact::Gather* g = ctx.exact_gather;
+    if (g == nullptr || ctx.exact_add) return false;
+    const int n = x.shape.n, in = cfg_.in_features, out = cfg_.out_features;
+    const size_t wo = static_cast<size_t>(a.grad(w_) - a.grads()), bo = static_cast<size_t>(a.grad(b_) - a.grads());
+    const size_t global = static_cast<size_t>(ctx.total_chunks) * ctx.chunk;
+    const size_t capacity = static_cast<size_t>(out) * in * (sizeof(int64_t) / sizeof(float));
+    if (g->ranks() > 1 && kStageHeader + global * (static_cast<size_t>(in) + out) > capacity) return false;
+    const bool avx = use_avx512(ctx);
+    const int threads = team_size(ctx);
+    exact::check_range(exact::dense_bound(avx, threads, dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
+    const bool alone = g->ranks() == 1;  // every chunk is here: nothing to stage or gather
+    float* st = alone ? nullptr : g->stage(wo);
+    if (alone && dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
+    float* dyt = alone ? dyt_.data() : st + kStageHeader + static_cast<size_t>(n) * in;
+    if (!alone) {
+      std::memcpy(st, &n, sizeof n);
+      std::copy(x.data, x.data + static_cast<size_t>(n) * in, st + kStageHeader);
+    }
+#pragma omp parallel num_threads(threads)
+    {
+      int r0 = 0, r1 = 0;
+      split4(out, omp_get_thread_num(), omp_get_num_threads(), r0, r1);
+      if (r1 > r0 && n > 0) {
+        cpu_simd::transpose(avx, dy.data + r0, n, r1 - r0, out, dyt + static_cast<size_t>(r0) * n, n, nullptr);
+        exact::scale_to_fixed(dyt + static_cast<size_t>(r0) * n, static_cast<size_t>(r1 - r0) * n);
+      }
+    }
+    const auto [pb, pe] = g->exchange(wo);
+    if (pe <= pb) return true;
+    const float* xs = x.data;
+    const float* ds = dyt;
+    int total = n;
+    if (!alone) {  // every rank's slice in order: x (total × in) and 2^40·dyᵀ (out × total) of the step
+      std::vector<int> counts(static_cast<size_t>(g->ranks()));
+      total = 0;
+      for (int k = 0; k < g->ranks(); ++k) {
+        std::memcpy(&counts[static_cast<size_t>(k)], g->stage_of(wo, k), sizeof(int));
+        total += counts[static_cast<size_t>(k)];
+      }
+      if (all_x_.size() < static_cast<size_t>(total) * in) all_x_.assign(static_cast<size_t>(total) * in, 0.0f);
+      if (all_dyt_.size() < static_cast<size_t>(total) * out) all_dyt_.assign(static_cast<size_t>(total) * out, 0.0f);
+      for (int k = 0, at = 0; k < g->ranks(); at += counts[static_cast<size_t>(k)], ++k) {
+        const int nk = counts[static_cast<size_t>(k)];
+        const float* sk = g->stage_of(wo, k);
+        std::copy(sk + kStageHeader, sk + kStageHeader + static_cast<size_t>(nk) * in,
+                  all_x_.data() + static_cast<size_t>(at) * in);
+        const float* dk = sk + kStageHeader + static_cast<size_t>(nk) * in;
+        for (int o = 0; o < out; ++o)
+          std::copy(dk + static_cast<size_t>(o) * nk, dk + static_cast<size_t>(o + 1) * nk,
+                    all_dyt_.data() + static_cast<size_t>(o) * total + at);
+      }
+      xs = all_x_.data();
+      ds = all_dyt_.data();
+    }
+    // This rank's part: whole rows of dW covering it (rows that straddle a boundary are written
+    // whole into this rank's own gradient buffer; only the part is read), and its bias entries.
+    const size_t wend = wo + static_cast<size_t>(out) * in;
+    const size_t lo = std::max(pb, wo), hi = std::min(pe, wend);
+    const int rr0 = hi > lo ? static_cast<int>((lo - wo) / in) : 0;
+    const int rr1 = hi > lo ? static_cast<int>((hi - wo + in - 1) / in) : 0;
+    const int b0 = static_cast<int>(std::clamp(pb, bo, bo + out) - bo), b1 = static_cast<int>(std::clamp(pe, bo, bo + out) - bo);
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      int r0 = 0, r1 = 0;
+      split4(rr1 - rr0, t, omp_get_num_threads(), r0, r1);
+      exact::dense_weight_grad_rounded(avx, ds, xs, total, in, ctx.chunk, rr0 + r0, rr0 + r1,
+                                       a.grad(w_), t == 0 ? b0 : 0, t == 0 ? b1 : 0, a.grad(b_));
+    }
+    return true;
+  }
+
   bool transposed_forward() const {
     return cpu_gemm::preferred() == cpu_gemm::Lib::kDnnl && cfg_.out_features >= kMinTransposedOut &&
            static_cast<long>(cfg_.in_features) * cfg_.out_features >= kMinTransposedMacs;
@@ -183,6 +271,7 @@ class DenseCpu final : public DenseBase {
 
   AlignedVector<float> xt_, yt_;  // xᵀ (in × chunk) and yᵀ (out × chunk) of a forward chunk
   AlignedVector<float> dyt_;      // deterministic training: dL/dyᵀ (out × n)
+  AlignedVector<float> all_x_, all_dyt_;  // gathered: the step's x and 2^40·dyᵀ over the node
 };
 
 }  // namespace

@@ -39,19 +39,36 @@ void unfold(bool avx512, const int64_t* acc, size_t n, float* out) {
 
 namespace {
 
+// dw (added to with `add`), or with dwf the sums rounded back to float there.
 void dense_weight_grad_portable(const float* dyt, const float* x, int n, int in, int chunk, int r0, int r1,
-                                bool add, int64_t* dw) {
+                                bool add, int64_t* dw, float* dwf) {
   for (int o = r0; o < r1; ++o)
     for (int i = 0; i < in; ++i) {
-      int64_t q = add ? dw[static_cast<size_t>(o) * in + i] : 0;
+      const size_t at = static_cast<size_t>(o) * in + i;
+      int64_t q = add && dwf == nullptr ? dw[at] : 0;
       for (int s0 = 0; s0 < n; s0 += chunk) {
         float f = 0.0f;
         for (int s = s0; s < std::min(n, s0 + chunk); ++s)
           f = std::fma(dyt[static_cast<size_t>(o) * n + s], x[static_cast<size_t>(s) * in + i], f);
         q += std::llrint(static_cast<double>(f));  // dyt carries the 2^40
       }
-      dw[static_cast<size_t>(o) * in + i] = q;
+      if (dwf != nullptr) {
+        dwf[at] = from_fixed(q);
+      } else {
+        dw[at] = q;
+      }
     }
+}
+
+// Row o of the bias: per chunk plain adds in sample order, each chunk rounded to fixed point.
+int64_t bias_sum(const float* dyt, int n, int chunk, int o) {
+  int64_t q = 0;
+  for (int s0 = 0; s0 < n; s0 += chunk) {
+    float f = 0.0f;
+    for (int s = s0; s < std::min(n, s0 + chunk); ++s) f += dyt[static_cast<size_t>(o) * n + s];
+    q += std::llrint(static_cast<double>(f));
+  }
+  return q;
 }
 
 }  // namespace
@@ -59,17 +76,17 @@ void dense_weight_grad_portable(const float* dyt, const float* x, int n, int in,
 void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
                        int r0, int r1, bool add, int64_t* dw, int64_t* db) {
   (void)out;
-  for (int o = r0; o < r1; ++o) {  // the bias: plain adds in sample order
-    int64_t q = add ? db[o] : 0;
-    for (int s0 = 0; s0 < n; s0 += chunk) {
-      float f = 0.0f;
-      for (int s = s0; s < std::min(n, s0 + chunk); ++s) f += dyt[static_cast<size_t>(o) * n + s];
-      q += std::llrint(static_cast<double>(f));
-    }
-    db[o] = q;
-  }
+  for (int o = r0; o < r1; ++o) db[o] = (add ? db[o] : 0) + bias_sum(dyt, n, chunk, o);
   if (avx512 && avx512_path_available()) return dense_weight_grad_avx512(dyt, x, n, in, chunk, r0, r1, add, dw);
-  dense_weight_grad_portable(dyt, x, n, in, chunk, r0, r1, add, dw);
+  dense_weight_grad_portable(dyt, x, n, in, chunk, r0, r1, add, dw, nullptr);
+}
+
+void dense_weight_grad_rounded(bool avx512, const float* dyt, const float* x, int n, int in, int chunk, int r0,
+                               int r1, float* dw, int b0, int b1, float* db) {
+  for (int o = b0; o < b1; ++o) db[o] = from_fixed(bias_sum(dyt, n, chunk, o));
+  if (r1 <= r0) return;
+  if (avx512 && avx512_path_available()) return dense_weight_grad_avx512(dyt, x, n, in, chunk, r0, r1, false, nullptr, dw);
+  dense_weight_grad_portable(dyt, x, n, in, chunk, r0, r1, false, nullptr, dw);
 }
 
 void scale_to_fixed(float* v, size_t n) {

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace mnist_dist::exact {
 
@@ -49,6 +50,12 @@ void unfold_sum(bool avx512, const int64_t* const* bufs, int nbufs, size_t begin
 // transpose_scaled), so that f arrives in fixed-point units; x is (n, in), dw (out, in).
 void dense_weight_grad(bool avx512, const float* dyt, const float* x, int n, int out, int in, int chunk,
                        int r0, int r1, bool add, int64_t* dw, int64_t* db);
+// dense_weight_grad over every chunk of a step, rounded back to float once (from_fixed, as unfold)
+// and stored instead of kept in fixed point: dw rows [r0, r1) and db rows [b0, b1) (written,
+// nothing added). For a caller that holds all of the step's chunks (Gather); the same bits as
+// unfold of the summed fixed-point values, however the chunks were split over calls or ranks.
+void dense_weight_grad_rounded(bool avx512, const float* dyt, const float* x, int n, int in, int chunk, int r0,
+                               int r1, float* dw, int b0, int b1, float* db);
 // v[i] *= 2^40 for i < n (dense_weight_grad's dyᵀ): exact (a power of two), so each f of
 // dense_weight_grad is 2^40 times what it would be on dy itself (also where that would have
 // been subnormal).
@@ -56,5 +63,28 @@ void scale_to_fixed(float* v, size_t n);
 // A bound on every |f| of dense_weight_grad, before the 2^40: chunk · max |dy| · max(1, |x|)
 // over the batch, on `threads` OpenMP threads; NaN when an input is not finite. dy is (n, out).
 float dense_bound(bool avx512, int threads, const float* dy, const float* x, int n, int out, int in, int chunk);
+
+// The one-node gather of deterministic training (implemented by the exchange, train/exact_sync.cpp;
+// ctx.exact_gather while a step's only micro-step runs backward). Without it every rank writes
+// fixed-point sums for all of a dense layer's dW, and each rank then reads every rank's sums for
+// the part it updates: 8 bytes per weight written and read again per rank and step. With it a
+// dense layer stages its slice's x and 2^40·dyᵀ (a few hundred KB) where the node's ranks can read
+// them, and each rank computes the part of dW it updates over every chunk of the step,
+// rounded to float once (dense_weight_grad_rounded): the same bits, far less memory traffic.
+class Gather {
+ public:
+  virtual ~Gather() = default;
+  // The node's ranks, whose slices in local-rank order are the global batch in order.
+  virtual int ranks() const = 0;
+  // This rank's stage for the layer's weight gradient at arena offset `offset` (64-byte
+  // aligned; as many bytes as the weight's fixed-point sums, which the gather leaves unused),
+  // and rank k's (after exchange).
+  virtual float* stage(size_t offset) = 0;
+  virtual const float* stage_of(size_t offset, int k) const = 0;
+  // This rank's stage is written: publishes it, waits until every rank of the node has
+  // published theirs (when this rank owns a part of the layer) and returns that part, arena
+  // offsets [begin, end) (empty: nothing to compute here).
+  virtual std::pair<size_t, size_t> exchange(size_t offset) = 0;
+};
 
 }  // namespace mnist_dist::exact

@@ -90,11 +90,12 @@ inline void fold16(__m512 s, __m512i& lo, __m512i& hi) {
 
 // Rows [o, o + R) × 32 columns of dW, all chunks: per chunk the fused multiply-adds in sample
 // order from zero, then the fold into the tile's fixed-point sums (q), stored to dw (added, with
-// `add`) once, `cols` columns of them (the strip's width). xp: the strip of x packed (n × 32,
-// 64-byte aligned, zeros past the strip's width).
+// `add`) once, `cols` columns of them (the strip's width); or, with dwf, rounded back to float
+// (from_fixed, as unfold) and stored there instead. xp: the strip of x packed (n × 32, 64-byte
+// aligned, zeros past the strip's width).
 template <int R>
 inline void tile(const float* dyt, const float* xp, int n, int in, int chunk, int o, int i, int cols, bool add,
-                 int64_t* dw) {
+                 int64_t* dw, float* dwf) {
   __m512i lo[R][2], hi[R][2];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < 2; ++v) lo[r][v] = hi[r][v] = _mm512_setzero_si512();
@@ -115,6 +116,18 @@ inline void tile(const float* dyt, const float* xp, int n, int in, int chunk, in
       for (int v = 0; v < 2; ++v) fold16(f[r][v], lo[r][v], hi[r][v]);
   }
   const __mmask16 m0 = mask_of(cols), m1 = mask_of(cols - 16);
+  if (dwf != nullptr) {
+    const __m256 scale = _mm256_set1_ps(kFromFixed);
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 2; ++v) {
+        float* p = dwf + static_cast<size_t>(o + r) * in + i + 16 * v;
+        const __mmask16 m = v == 0 ? m0 : m1;
+        const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_mul_ps(_mm512_cvtepi64_ps(lo[r][v]), scale)),
+                                            _mm256_mul_ps(_mm512_cvtepi64_ps(hi[r][v]), scale), 1);
+        _mm512_mask_storeu_ps(p, m, f);
+      }
+    return;
+  }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < 2; ++v) {
       int64_t* p = dw + static_cast<size_t>(o + r) * in + i + 16 * v;
@@ -139,7 +152,7 @@ inline void tile(const float* dyt, const float* xp, int n, int in, int chunk, in
 // Strips of 32 columns outermost: the strip of x is packed once (aligned rows: no loads split
 // across cache lines) and stays in L1 while every row block reads it.
 void dense_weight_grad_avx512(const float* dyt, const float* x, int n, int in, int chunk, int r0, int r1,
-                              bool add, int64_t* dw) {
+                              bool add, int64_t* dw, float* dwf) {
   thread_local std::vector<float, AlignedAllocator<float>> strip;
   if (strip.size() < static_cast<size_t>(n) * 32) strip.assign(static_cast<size_t>(n) * 32, 0.0f);
   float* xp = strip.data();
@@ -152,8 +165,8 @@ void dense_weight_grad_avx512(const float* dyt, const float* x, int n, int in, i
       _mm512_store_ps(xp + 32 * s + 16, _mm512_maskz_loadu_ps(m1, xs + 16));
     }
     int o = r0;
-    for (; o + 4 <= r1; o += 4) tile<4>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
-    for (; o < r1; ++o) tile<1>(dyt, xp, n, in, chunk, o, i, cols, add, dw);
+    for (; o + 4 <= r1; o += 4) tile<4>(dyt, xp, n, in, chunk, o, i, cols, add, dw, dwf);
+    for (; o < r1; ++o) tile<1>(dyt, xp, n, in, chunk, o, i, cols, add, dw, dwf);
   }
   _mm_sfence();  // the streamed stores are visible before anyone is told the gradients are ready
 }
@@ -167,7 +180,7 @@ bool avx512_path_available() { return false; }
 void unfold_avx512(const int64_t*, size_t, float*) {}
 void unfold_sum_avx512(const int64_t* const*, int, size_t, size_t, float*) {}
 float max_abs_avx512(const float*, size_t, float floor, bool*) { return floor; }
-void dense_weight_grad_avx512(const float*, const float*, int, int, int, int, int, bool, int64_t*) {}
+void dense_weight_grad_avx512(const float*, const float*, int, int, int, int, int, bool, int64_t*, float*) {}
 
 #endif
 

@@ -5,6 +5,8 @@
 // arena's gradients, and every rank takes the same Adam step.
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "comm/sharded_exchange.h"
@@ -18,31 +20,60 @@
 namespace mnist_dist {
 namespace {
 
-// One rank: as LayerwiseAdam, each layer's range as soon as backward has finished it.
-class ExactLayerwise final : public GradientSync {
+// The layer whose gradient range holds arena offset `offset`.
+int layer_holding(const Model& model, size_t offset) {
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const auto [b, e] = model.grad_range(i);
+    if (b <= offset && offset < e) return static_cast<int>(i);
+  }
+  throw std::logic_error("exact gather: no layer holds gradient offset " + std::to_string(offset));
+}
+
+// One rank: as LayerwiseAdam, each layer's range as soon as backward has finished it. The large
+// dense layers take the gather with nothing to gather (exact::Gather): this rank holds every
+// chunk, so they round their sums to float themselves and write no fixed-point sums.
+class ExactLayerwise final : public GradientSync, public exact::Gather {
  public:
   ExactLayerwise(Model& model, Adam& adam, Context& ctx)
-      : model_(model), adam_(adam), ctx_(ctx), exact_(model.arena().param_count(), 0) {
+      : model_(model), adam_(adam), ctx_(ctx), exact_(model.arena().param_count(), 0),
+        gathered_(model.num_layers(), false) {
     ctx.exact_grads = exact_.data();
   }
-  void begin_step() override { adam_.begin_step(); }
+  void begin_step() override {
+    adam_.begin_step();
+    std::fill(gathered_.begin(), gathered_.end(), false);
+    ctx_.exact_gather = this;
+  }
   void on_layer_done(int layer) override {
     ParamArena& arena = model_.arena();
     const auto [b, e] = model_.grad_range(static_cast<size_t>(layer));
     float* g = arena.grads();
+    if (gathered_[static_cast<size_t>(layer)]) return adam_.update(arena.params(), g, b, e);
     const bool avx = use_avx512(ctx_);
     adam_.update_fed(arena.params(), g, b, e, [&](size_t lo, size_t hi) {
       exact::unfold(avx, exact_.data() + lo, hi - lo, g + lo);
     });
   }
-  void finish_step() override {}
+  void finish_step() override { ctx_.exact_gather = nullptr; }
+  void close() override { ctx_.exact_gather = nullptr; }
   std::string describe() const override { return "deterministic, one rank: exact sums, Adam per layer"; }
+
+  // exact::Gather, alone: no stages
+  int ranks() const override { return 1; }
+  float* stage(size_t offset) override { return reinterpret_cast<float*>(exact_.data() + offset); }
+  const float* stage_of(size_t offset, int) const override { return reinterpret_cast<const float*>(exact_.data() + offset); }
+  std::pair<size_t, size_t> exchange(size_t offset) override {
+    const int layer = layer_holding(model_, offset);
+    gathered_[static_cast<size_t>(layer)] = true;
+    return model_.grad_range(static_cast<size_t>(layer));
+  }
 
  private:
   Model& model_;
   Adam& adam_;
   Context& ctx_;
   std::vector<int64_t> exact_;
+  std::vector<bool> gathered_;  // this step: the layer's gradients came from the gather
 };
 
 // Several ranks (--grad-exchange buckets, or no shared memory): one integer all-reduce of the
@@ -195,22 +226,60 @@ class ExactSharded final : public ExactShardedBase {
 // One node: as ShardedLayerUpdate, each of the L ranks owns the r-th 1/L of every layer's range
 // and rounds and updates it as soon as every rank of the node has finished that layer's
 // backward, summing the ranks' integer buffers as it reads them (while they are still in cache).
-class ExactShardedLayer final : public ExactShardedBase {
+// The large dense layers go through the gather instead (exact::Gather, ctx.exact_gather while a
+// step's only micro-step runs backward): their stages live in the ranks' own fixed-point buffers,
+// where the weight's sums would be, which the gather leaves unused (a later step without the
+// gather overwrites them whole); all_gather at the end of the
+// step keeps every rank from rewriting its stage before the others have read it.
+class ExactShardedLayer final : public ExactShardedBase, public exact::Gather {
  public:
   ExactShardedLayer(std::unique_ptr<ShardedExchange> ex, Communicator& comm, Model& model, Adam& adam, Context& ctx)
-      : ExactShardedBase(std::move(ex), model, adam, ctx), parts_(model, comm.local_size(), comm.local_rank()) {}
+      : ExactShardedBase(std::move(ex), model, adam, ctx), parts_(model, comm.local_size(), comm.local_rank()),
+        gathered_(model.num_layers(), false) {}
   void begin_step() override {
     node_ = ex_->node_exact_grads(&n_);
     parts_.begin_step(adam_.steps());
     adam_.begin_step();
+    std::fill(gathered_.begin(), gathered_.end(), false);
+    if (2 * model_.num_layers() <= ShardedExchange::kReadySlots) ctx_.exact_gather = this;  // (exchange's slots)
   }
   void on_layer_done(int layer) override {
     const auto [b, e] = parts_.arrive(*ex_, layer, [&](auto&& f) { waiting(f); });
-    if (b < e) round_and_update(b, e, node_, n_);
+    if (b >= e) return;
+    if (gathered_[static_cast<size_t>(layer)]) {  // the gradients of the part are final floats
+      adam_.update(model_.arena().params(), model_.arena().grads(), b, e);
+    } else {
+      round_and_update(b, e, node_, n_);
+    }
   }
-  void finish_step() override { waiting([&] { ex_->all_gather(); }); }
+  void finish_step() override {
+    ctx_.exact_gather = nullptr;
+    waiting([&] { ex_->all_gather(); });
+  }
+  void close() override {
+    ctx_.exact_gather = nullptr;
+    ExactShardedBase::close();
+  }
   std::string describe() const override {
     return "deterministic: exact integer sums of the gradients through shared memory, per layer";
+  }
+
+  // exact::Gather
+  int ranks() const override { return n_; }
+  float* stage(size_t offset) override { return reinterpret_cast<float*>(ex_->exact_grads() + offset); }
+  const float* stage_of(size_t offset, int k) const override {
+    return reinterpret_cast<const float*>(node_[k] + offset);
+  }
+  // Its own ready slot per layer (after the layers' ones): "stage written" comes before the layer's
+  // input gradient, which still reads the weights that "layer done" lets the owners update.
+  std::pair<size_t, size_t> exchange(size_t offset) override {
+    const int layer = layer_holding(model_, offset);
+    const int slot = static_cast<int>(model_.num_layers()) + layer;
+    gathered_[static_cast<size_t>(layer)] = true;
+    ex_->mark_ready(slot, parts_.step());
+    const std::pair<size_t, size_t> part = parts_.part(layer);
+    if (part.second > part.first) waiting([&] { ex_->wait_ready(slot, parts_.step()); });
+    return part;
   }
 
  protected:
@@ -218,6 +287,7 @@ class ExactShardedLayer final : public ExactShardedBase {
 
  private:
   LayerParts parts_;
+  std::vector<bool> gathered_;  // this step: the layer's part came from the gather
   const int64_t* const* node_ = nullptr;
   int n_ = 0;
 };

@@ -88,6 +88,8 @@ class LayerParts {
   }
   // The non-empty parts (what gather_owned collects).
   const std::vector<std::pair<size_t, size_t>>& owned() const { return owned_; }
+  std::pair<size_t, size_t> part(int layer) const { return parts_[static_cast<size_t>(layer)]; }
+  long long step() const { return step_; }
 
  private:
   std::vector<std::pair<size_t, size_t>> parts_, owned_;

@@ -140,6 +140,32 @@ TEST(ExactGrad, DenseSumsAreTheSameForAnySplitOfTheChunks) {
   }
 }
 
+// The one-node gather's kernel: dW and db over the whole step rounded to float at once equal
+// the rounding of the fixed-point sums, on either path, for any rows (a rank's part) and for
+// ragged edges (in not a multiple of the 32-column strip, a short last chunk).
+TEST(ExactGrad, RoundedDenseSumsEqualTheRoundedFixedPointSums) {
+  for (const DenseCase c : {DenseCase{128, 22, 70, 16}, DenseCase{120, 9, 45, 16}}) {
+    std::vector<float> dyt, x;
+    random_dense(c, 12, dyt, x);
+    const size_t w = static_cast<size_t>(c.out) * c.in;
+    std::vector<int64_t> dw(w, 0), db(c.out, 0);
+    exact::dense_weight_grad(false, dyt.data(), x.data(), c.n, c.out, c.in, c.chunk, 0, c.out, false, dw.data(), db.data());
+    std::vector<float> want(w), want_b(c.out);
+    exact::unfold(false, dw.data(), w, want.data());
+    exact::unfold(false, db.data(), db.size(), want_b.data());
+    for (const bool avx : {false, true}) {
+      std::vector<float> got(w, -1.0f), got_b(c.out, -1.0f);
+      const int mid = c.out / 3;  // two "ranks": rows [0, mid) with the bias, then the rest
+      exact::dense_weight_grad_rounded(avx, dyt.data(), x.data(), c.n, c.in, c.chunk, 0, mid, got.data(), 0, c.out,
+                                       got_b.data());
+      exact::dense_weight_grad_rounded(avx, dyt.data(), x.data(), c.n, c.in, c.chunk, mid, c.out, got.data(), 0, 0,
+                                       nullptr);
+      EXPECT_EQ(got, want) << (avx ? "AVX-512" : "portable") << ", n " << c.n;
+      EXPECT_EQ(got_b, want_b);
+    }
+  }
+}
+
 TEST(ExactGrad, RangeCheckStopsADivergedStep) {
   const float limit = exact::chunk_limit(8);
   EXPECT_EQ(limit, 524288.0f);
