@@ -10,10 +10,10 @@
 namespace mnist_dist {
 
 class Communicator;
-struct CudaContext;
+struct CudaContext;  // cuda/cuda_context.h: device, streams, cuDNN/cuBLAS handles
 namespace exact {
 class Gather;  // layers/exact_grad.h
-}  // cuda/cuda_context.h: device, streams, cuDNN/cuBLAS handles
+}  // namespace exact
 
 enum class Backend { kCpu, kCuda };
 
@@ -36,9 +36,9 @@ struct Context {
   // the backend's memory), layers write the sum of their chunks' parameter gradients, each
   // rounded to fixed point (layers/exact_grad.h), into exact_grads (the arena's offsets) instead
   // of grads(), or add it to what is there when exact_add is set (the later micro-steps of
-  // --accumulate); BatchNorm sums its statistics per chunk. This rank's slice of the global batch is the chunks
-  // [first_chunk, first_chunk + its samples / chunk) of total_chunks, each `chunk` samples (the
-  // global batch's last one may be shorter). CUDA: the layers' kernels set *exact_diverged
+  // --accumulate); BatchNorm sums its statistics per chunk. This rank's slice of the global
+  // batch is the chunks [first_chunk, first_chunk + its samples / chunk) of total_chunks, each
+  // `chunk` samples (the global batch's last one may be shorter). CUDA: the layers' kernels set *exact_diverged
   // (device memory) when a chunk's value leaves the fixed-point range (the CPU layers throw).
   int64_t* exact_grads = nullptr;
   unsigned* exact_diverged = nullptr;

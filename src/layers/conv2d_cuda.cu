@@ -150,7 +150,7 @@ class Conv2dCuda final : public Conv2dBase {
 
   void backward(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                 Tensor& dx) override {
-    const int n = x.shape.n, o = cfg_.out_channels;
+    const int n = x.shape.n;
     CudaContext& cu = *ctx.cuda;
     float* dw = a.grad(w_);
     float* db = a.grad(b_);
@@ -165,14 +165,7 @@ class Conv2dCuda final : public Conv2dBase {
     MD_CUDNN(cudnnConvolutionBackwardFilter(cu.cudnn(), &one, p.x.d, x.data, p.y.d, dy.data,
                                             p.filter_conv.d, p.filter, cu.workspace(),
                                             p.filter_bytes, &zero, filter_.d, dw));
-    // db[o] = Σ_{n, h, w} dy: partial sums over sample ranges, then a fixed-order finish.
-    const int hw = y.shape.h * y.shape.w;
-    const int parts = std::min(n, kMaxParts);
-    bias_grad_partials_kernel<<<dim3(parts, o), kReduceBlock, 0, cu.stream()>>>(
-        dy.data, n, o, hw, parts, partials_.data());
-    MD_CUDA_LAUNCH("bias_grad_partials_kernel");
-    bias_grad_finish_kernel<<<o, 32, 0, cu.stream()>>>(partials_.data(), parts, o, db);
-    MD_CUDA_LAUNCH("bias_grad_finish_kernel");
+    bias_grad(cu, dy.data, n, y.shape.h * y.shape.w, db);
     if (dx.data != nullptr)
       MD_CUDNN(cudnnConvolutionBackwardData(cu.cudnn(), &one, filter_.d, a.param(w_), p.y.d,
                                             dy.data, p.data_conv.d, p.data, cu.workspace(),
@@ -180,8 +173,19 @@ class Conv2dCuda final : public Conv2dBase {
   }
 
  private:
-  // f(plan, input offset, output offset, samples) for the whole batch, or (deterministic training) for
-  // each chunk of ctx.chunk samples with that chunk's plan.
+  // db[o] = Σ_{n, h, w} dy over n samples: partial sums over sample ranges, then a fixed-order
+  // finish.
+  void bias_grad(CudaContext& cu, const float* dy, int n, int hw, float* db) {
+    const int o = cfg_.out_channels, parts = std::min(n, kMaxParts);
+    bias_grad_partials_kernel<<<dim3(parts, o), kReduceBlock, 0, cu.stream()>>>(dy, n, o, hw, parts,
+                                                                                 partials_.data());
+    MD_CUDA_LAUNCH("bias_grad_partials_kernel");
+    bias_grad_finish_kernel<<<o, 32, 0, cu.stream()>>>(partials_.data(), parts, o, db);
+    MD_CUDA_LAUNCH("bias_grad_finish_kernel");
+  }
+
+  // f(plan, input offset, output offset, samples) for the whole batch, or (deterministic
+  // training) for each chunk of ctx.chunk samples with that chunk's plan.
   template <typename F>
   void for_chunks(Context& ctx, const Tensor& x, const Tensor& y, F&& f) {
     const int n = x.shape.n;
@@ -198,7 +202,7 @@ class Conv2dCuda final : public Conv2dBase {
   // bias gradient (the same kernels over the chunk's samples, then into fixed point) and dx.
   void backward_exact(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& y, const Tensor& dy,
                       Tensor& dx) {
-    const int n = x.shape.n, o = cfg_.out_channels;
+    const int n = x.shape.n;
     CudaContext& cu = *ctx.cuda;
     const size_t wn = a.info(w_).count, bn = a.info(b_).count;
     int64_t* qw = ctx.exact_grads + (a.grad(w_) - a.grads());
@@ -223,12 +227,7 @@ class Conv2dCuda final : public Conv2dBase {
       MD_CUDNN(cudnnConvolutionBackwardFilter(cu.cudnn(), &one, p.x.d, x.data + in_off, p.y.d, dy.data + out_off,
                                               p.filter_conv.d, p.filter, cu.workspace(), p.filter_bytes, &zero,
                                               filter_.d, cdw));
-      const int parts = std::min(m, kMaxParts);
-      bias_grad_partials_kernel<<<dim3(parts, o), kReduceBlock, 0, cu.stream()>>>(dy.data + out_off, m, o, hw, parts,
-                                                                                 partials_.data());
-      MD_CUDA_LAUNCH("bias_grad_partials_kernel");
-      bias_grad_finish_kernel<<<o, 32, 0, cu.stream()>>>(partials_.data(), parts, o, cdb);
-      MD_CUDA_LAUNCH("bias_grad_finish_kernel");
+      bias_grad(cu, dy.data + out_off, m, hw, cdb);
       exact::fold_cuda(cdw, wn, add, qw, cu, exact::device_range(ctx));
       exact::fold_cuda(cdb, bn, add, qb, cu, exact::device_range(ctx));
       add = true;

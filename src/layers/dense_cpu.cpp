@@ -132,11 +132,12 @@ class DenseCpu final : public DenseBase {
     int64_t* exact_dw = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (dw - a.grads());
     int64_t* exact_db = ctx.exact_grads == nullptr ? nullptr : ctx.exact_grads + (db - a.grads());
     const bool avx = use_avx512(ctx);
-    const bool gathered = exact_dw != nullptr && gathered_weight_grad(ctx, a, x, dy);  // dW, db done
-    if (gathered) exact_dw = nullptr;
-    if (exact_dw != nullptr) {  // checked before anything is added: no sum can leave int64
+    bool gathered = false;  // dW and db done by the gather
+    if (exact_dw != nullptr) {  // checked before anything is added or staged: no sum can leave int64
       exact::check_range(exact::dense_bound(avx, team_size(ctx), dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
       if (dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
+      gathered = gathered_weight_grad(ctx, a, x, dy);
+      if (gathered) exact_dw = nullptr;
     }
 #pragma omp parallel num_threads(team_size(ctx))
     {
@@ -145,11 +146,9 @@ class DenseCpu final : public DenseBase {
       split4(out, t, threads, r0, r1);
       if (exact_dw != nullptr) {  // deterministic: per chunk, into the fixed-point sums
         if (r1 > r0 && n > 0) {  // this thread's rows of dyᵀ, then of dW
-          float* dyt = dyt_.data();
-          float* rows = dyt + static_cast<size_t>(r0) * n;
-          cpu_simd::transpose(avx, dy.data + r0, n, r1 - r0, out, rows, n, nullptr);
-          exact::scale_to_fixed(rows, static_cast<size_t>(r1 - r0) * n);
-          exact::dense_weight_grad(avx, dyt, x.data, n, out, in, ctx.chunk, r0, r1, ctx.exact_add, exact_dw, exact_db);
+          scaled_transpose_rows(avx, dy.data, n, r0, r1, dyt_.data());
+          exact::dense_weight_grad(avx, dyt_.data(), x.data, n, out, in, ctx.chunk, r0, r1, ctx.exact_add, exact_dw,
+                                   exact_db);
         } else if (r1 > r0 && !ctx.exact_add) {  // an empty slice contributes zeros
           std::fill(exact_dw + static_cast<size_t>(r0) * in, exact_dw + static_cast<size_t>(r1) * in, 0);
           std::fill(exact_db + r0, exact_db + r1, 0);
@@ -184,13 +183,19 @@ class DenseCpu final : public DenseBase {
  private:
   static constexpr size_t kStageHeader = 16;  // floats before a stage's x: the sample count
 
-  // Deterministic training on one node (exact::Gather, layers/exact_grad.h): stages this
-  // slice's x and 2^40·dyᵀ (a rank alone stages nothing), then computes the part of dW and db
-  // this rank updates over the whole step's chunks, rounded to float, into the arena's
-  // gradients. False (nothing done) where the
-  // gather does not apply: no gather this step, a later micro-step (its sums add to the
-  // earlier ones'), or stages that would not fit in the weight's fixed-point sums (decided alike
-  // on every rank: by the global batch).
+  // dyt rows [r0, r1) (out × n) = 2^40 · dy[:, r0:r1]ᵀ: exact_grad.h's dense_weight_grad input.
+  void scaled_transpose_rows(bool avx, const float* dy, int n, int r0, int r1, float* dyt) const {
+    float* rows = dyt + static_cast<size_t>(r0) * n;
+    cpu_simd::transpose(avx, dy + r0, n, r1 - r0, cfg_.out_features, rows, n, nullptr);
+    exact::scale_to_fixed(rows, static_cast<size_t>(r1 - r0) * n);
+  }
+
+  // Deterministic training on one node (exact::Gather, layers/exact_grad.h), after the range
+  // check and with dyt_ sized: stages this slice's x and 2^40·dyᵀ (a rank alone stages nothing), then computes the
+  // part of dW and db this rank updates over the whole step's chunks, rounded to float, into
+  // the arena's gradients. False (nothing done) where the gather does not apply: no gather this
+  // step, a later micro-step (its sums add to the earlier ones'), or stages that would not fit
+  // in the weight's fixed-point sums (decided alike on every rank: by the global batch).
   bool gathered_weight_grad(Context& ctx, ParamArena& a, const Tensor& x, const Tensor& dy) {
     exact::Gather* g = ctx.exact_gather;
     if (g == nullptr || ctx.exact_add) return false;
@@ -201,10 +206,8 @@ class DenseCpu final : public DenseBase {
     if (g->ranks() > 1 && kStageHeader + global * (static_cast<size_t>(in) + out) > capacity) return false;
     const bool avx = use_avx512(ctx);
     const int threads = team_size(ctx);
-    exact::check_range(exact::dense_bound(avx, threads, dy.data, x.data, n, out, in, ctx.chunk), ctx.total_chunks, "a dense layer");
     const bool alone = g->ranks() == 1;  // every chunk is here: nothing to stage or gather
     float* st = alone ? nullptr : g->stage(wo);
-    if (alone && dyt_.size() < static_cast<size_t>(n) * out) dyt_.assign(static_cast<size_t>(n) * out, 0.0f);
     float* dyt = alone ? dyt_.data() : st + kStageHeader + static_cast<size_t>(n) * in;
     if (!alone) {
       std::memcpy(st, &n, sizeof n);
@@ -214,10 +217,7 @@ class DenseCpu final : public DenseBase {
     {
       int r0 = 0, r1 = 0;
       split4(out, omp_get_thread_num(), omp_get_num_threads(), r0, r1);
-      if (r1 > r0 && n > 0) {
-        cpu_simd::transpose(avx, dy.data + r0, n, r1 - r0, out, dyt + static_cast<size_t>(r0) * n, n, nullptr);
-        exact::scale_to_fixed(dyt + static_cast<size_t>(r0) * n, static_cast<size_t>(r1 - r0) * n);
-      }
+      if (r1 > r0 && n > 0) scaled_transpose_rows(avx, dy.data, n, r0, r1, dyt);
     }
     const auto [pb, pe] = g->exchange(wo);
     if (pe <= pb) return true;
@@ -252,7 +252,8 @@ class DenseCpu final : public DenseBase {
     const size_t lo = std::max(pb, wo), hi = std::min(pe, wend);
     const int rr0 = hi > lo ? static_cast<int>((lo - wo) / in) : 0;
     const int rr1 = hi > lo ? static_cast<int>((hi - wo + in - 1) / in) : 0;
-    const int b0 = static_cast<int>(std::clamp(pb, bo, bo + out) - bo), b1 = static_cast<int>(std::clamp(pe, bo, bo + out) - bo);
+    const int b0 = static_cast<int>(std::clamp(pb, bo, bo + out) - bo);
+    const int b1 = static_cast<int>(std::clamp(pe, bo, bo + out) - bo);
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();

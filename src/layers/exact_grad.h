@@ -74,7 +74,8 @@ float dense_bound(bool avx512, int threads, const float* dy, const float* x, int
 class Gather {
  public:
   virtual ~Gather() = default;
-  // The node's ranks, whose slices in local-rank order are the global batch in order.
+  // The node's ranks, whose slices in local-rank order are the global batch in order. One: the
+  // caller holds every chunk and stages nothing.
   virtual int ranks() const = 0;
   // This rank's stage for the layer's weight gradient at arena offset `offset` (64-byte
   // aligned; as many bytes as the weight's fixed-point sums, which the gather leaves unused),

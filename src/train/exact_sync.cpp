@@ -58,7 +58,7 @@ class ExactLayerwise final : public GradientSync, public exact::Gather {
   void close() override { ctx_.exact_gather = nullptr; }
   std::string describe() const override { return "deterministic, one rank: exact sums, Adam per layer"; }
 
-  // exact::Gather, alone: no stages
+  // exact::Gather, alone: the layers stage nothing (stage and stage_of are never called)
   int ranks() const override { return 1; }
   float* stage(size_t offset) override { return reinterpret_cast<float*>(exact_.data() + offset); }
   const float* stage_of(size_t offset, int) const override { return reinterpret_cast<const float*>(exact_.data() + offset); }
@@ -229,8 +229,8 @@ class ExactSharded final : public ExactShardedBase {
 // The large dense layers go through the gather instead (exact::Gather, ctx.exact_gather while a
 // step's only micro-step runs backward): their stages live in the ranks' own fixed-point buffers,
 // where the weight's sums would be, which the gather leaves unused (a later step without the
-// gather overwrites them whole); all_gather at the end of the
-// step keeps every rank from rewriting its stage before the others have read it.
+// gather overwrites them whole); all_gather at the end of the step keeps every rank from
+// rewriting its stage before the others have read it.
 class ExactShardedLayer final : public ExactShardedBase, public exact::Gather {
  public:
   ExactShardedLayer(std::unique_ptr<ShardedExchange> ex, Communicator& comm, Model& model, Adam& adam, Context& ctx)
